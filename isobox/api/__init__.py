@@ -1,0 +1,1 @@
+"""The HTTP layer: the only part of isobox that knows about HTTP."""

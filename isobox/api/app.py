@@ -1,0 +1,45 @@
+"""The application factory: settings in, a FastAPI app out, no work done at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from isobox import __version__
+from isobox.api.body_limit import BodySizeLimit
+from isobox.api.errors import install_error_handlers
+from isobox.api.routes import execute, health, languages
+from isobox.backends.base import Backend
+from isobox.backends.factory import create_backend
+from isobox.languages import LanguageRegistry
+from isobox.service import ExecutionService
+from isobox.settings import Settings
+
+
+def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+    """Build the API; `backend` replaces the configured one (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = LanguageRegistry.load(settings.languages_file)
+        chosen = backend or create_backend(settings)
+        await chosen.start()
+        app.state.service = ExecutionService(settings, registry, chosen)
+        try:
+            yield
+        finally:
+            await chosen.close()
+
+    app = FastAPI(
+        title="isobox",
+        version=__version__,
+        summary="Run untrusted code safely.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (execute, health, languages):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,73 @@
+"""`POST /execute`: run a program and wait for its result."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from fastapi import APIRouter, Request, Response
+
+from isobox.api.deps import ServiceDep
+from isobox.api.schemas import ErrorResponse, ExecuteResponse
+from isobox.models import ExecutionRequest
+
+router = APIRouter(tags=["execute"])
+T = TypeVar("T")
+
+# Not a real HTTP status: nobody is listening any more (nginx uses it the same way).
+CLIENT_CLOSED_REQUEST = 499
+
+
+class ClientGone(Exception):
+    """The client disconnected before the run finished."""
+
+
+@router.post(
+    "/execute",
+    response_model=ExecuteResponse,
+    responses={
+        400: {"model": ErrorResponse, "description": "The body is not JSON."},
+        413: {"model": ErrorResponse, "description": "Code, files, stdin or body too large."},
+        422: {"model": ErrorResponse, "description": "A field is missing, mistyped or refused."},
+        503: {"model": ErrorResponse, "description": "The backend cannot run anything now."},
+    },
+)
+async def execute(
+    body: ExecutionRequest, service: ServiceDep, request: Request
+) -> ExecuteResponse | Response:
+    """Run `code` in a fresh sandbox and return its output.
+
+    A program that fails is still a 200 with its stderr and exit code; only a bad request is a
+    4xx. If the client disconnects, the run is stopped and its sandbox removed.
+    """
+    try:
+        execution = await _unless_client_leaves(request, service.execute(body))
+    except ClientGone:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    return ExecuteResponse(
+        **execution.result.model_dump(),
+        run_id=execution.run_id,
+        language=execution.language.name,
+        backend=execution.backend,
+    )
+
+
+async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.create_task(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise ClientGone
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    # The body is already read, so the next message the server sends is the disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

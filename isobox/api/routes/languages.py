@@ -1,0 +1,27 @@
+"""`GET /languages`: what this service can run."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from isobox.api.deps import ServiceDep
+from isobox.api.schemas import LanguageInfo, LanguagesResponse
+
+router = APIRouter(tags=["languages"])
+
+
+@router.get("/languages", response_model=LanguagesResponse)
+async def languages(service: ServiceDep) -> LanguagesResponse:
+    """Languages the configured backend can run, with versions and aliases."""
+    return LanguagesResponse(
+        backend=service.backend.name,
+        languages=[
+            LanguageInfo(
+                name=language.name,
+                version=language.version,
+                aliases=list(language.aliases),
+                compiled=language.compile is not None,
+            )
+            for language in service.available_languages()
+        ],
+    )

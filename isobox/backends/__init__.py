@@ -1,0 +1,1 @@
+"""Execution backends: one module each, behind the `Backend` interface in `base`."""

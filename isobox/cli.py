@@ -1,0 +1,69 @@
+"""The `isobox` command: `serve` the API (and, with the Kubernetes extra, run the `operator`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from isobox import __version__
+from isobox.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="isobox", description="Run untrusted code safely.")
+    parser.add_argument("--version", action="version", version=f"isobox {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="listen address (ISOBOX_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (PORT, default 8000)")
+    serve.add_argument(
+        "--backend",
+        choices=["auto", "local", "docker", "kubernetes", "coderun"],
+        help="execution backend (ISOBOX_BACKEND, default auto)",
+    )
+    commands.add_parser("operator", help="run the CodeRun operator (kopf)")
+    return parser
+
+
+def _settings(overrides: dict[str, Any]) -> Any:
+    from isobox.settings import Settings
+
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        sys.exit(f"isobox: invalid configuration:\n{error}")
+
+
+def serve(host: str | None, port: int | None, backend: str | None) -> None:
+    import uvicorn
+
+    from isobox.api.app import create_app
+    from isobox.logs import configure_logging
+
+    settings = _settings({"host": host, "port": port, "backend": backend})
+    configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    except ConfigError as error:
+        sys.exit(f"isobox: {error}")
+
+
+def operator() -> None:
+    from isobox.kubernetes.operator import run_operator
+    from isobox.logs import configure_logging
+
+    settings = _settings({})
+    configure_logging(settings.log_level)
+    run_operator(settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = _parser().parse_args(argv)
+    if arguments.command == "serve":
+        serve(arguments.host, arguments.port, arguments.backend)
+    elif arguments.command == "operator":
+        operator()

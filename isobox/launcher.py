@@ -1,0 +1,145 @@
+"""The wire protocol of `isobox-launch`, the launcher inside every runtime image.
+
+The launcher receives the run (files, command, stdin, limits) as base64 JSON split over
+`ISOBOX_BUNDLE_<n>` environment variables, and reports the program's streams as line frames on
+its own stdout, so that a merged log (the Kubernetes logs API) still keeps stdout and stderr
+apart. docs/design.md is the specification; this module is its Python side and does no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from isobox.models import RunResult, RunSpec, StageResult
+from isobox.output import CappedBuffer
+
+LAUNCHER_PATH = "/usr/local/bin/isobox-launch"
+WORKDIR = "/workspace"
+SANDBOX_UID = 10001
+BUNDLE_ENV_PREFIX = "ISOBOX_BUNDLE_"
+# The kernel caps one environment string at 128 KiB (MAX_ARG_STRLEN); stay well below it.
+BUNDLE_CHUNK_CHARS = 65536
+SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+}
+
+
+def bundle_document(spec: RunSpec) -> dict[str, Any]:
+    """The launcher's input for `spec`, as JSON-ready data."""
+    compile_command = spec.compile_command
+    return {
+        "workdir": WORKDIR,
+        "files": [
+            {"path": item.path, "content_b64": base64.b64encode(item.content).decode()}
+            for item in spec.files
+        ],
+        "compile": None
+        if compile_command is None
+        else {"command": compile_command, "timeout_ms": int(spec.limits.compile_timeout_s * 1000)},
+        "command": spec.run_command,
+        "stdin_b64": base64.b64encode(spec.stdin).decode(),
+        "timeout_ms": int(spec.limits.timeout_s * 1000),
+        "output_limit": spec.limits.output_bytes,
+        "env": SANDBOX_ENV,
+    }
+
+
+def bundle_environment(spec: RunSpec) -> dict[str, str]:
+    """Environment variables carrying the bundle for `spec`."""
+    payload = base64.b64encode(json.dumps(bundle_document(spec)).encode()).decode()
+    chunks = [
+        payload[i : i + BUNDLE_CHUNK_CHARS] for i in range(0, len(payload), BUNDLE_CHUNK_CHARS)
+    ]
+    return {f"{BUNDLE_ENV_PREFIX}{index}": chunk for index, chunk in enumerate(chunks or [""])}
+
+
+@dataclass
+class _Stage:
+    stdout: CappedBuffer
+    stderr: CappedBuffer
+    report: dict[str, Any] | None = None
+
+
+class FrameDecoder:
+    """Rebuilds a run's result from the launcher's frames, keeping at most `limit` bytes a stream.
+
+    Feed it raw log bytes in any chunking; partial lines are carried over. Memory stays bounded
+    by the output limit whatever the sandbox prints.
+    """
+
+    # A frame holds at most ~32 KiB raw, so a line longer than this is not the launcher's.
+    MAX_LINE = 256 * 1024
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending = bytearray()
+        self._stages = {name: self._new_stage() for name in ("compile", "run")}
+        self.garbage_lines = 0
+
+    def _new_stage(self) -> _Stage:
+        return _Stage(CappedBuffer(self._limit), CappedBuffer(self._limit))
+
+    def feed(self, chunk: bytes) -> None:
+        self._pending += chunk
+        *lines, rest = self._pending.split(b"\n")
+        self._pending = bytearray(rest)
+        if len(self._pending) > self.MAX_LINE:
+            self._pending.clear()
+            self.garbage_lines += 1
+        for line in lines:
+            self._line(bytes(line))
+
+    def _line(self, line: bytes) -> None:
+        tag, _, body = line.partition(b" ")
+        stage = self._stages["compile" if tag.startswith(b"c") and len(tag) == 2 else "run"]
+        kind = tag[-1:] if tag else b""
+        try:
+            if kind == b"o":
+                stage.stdout.add(base64.b64decode(body, validate=True))
+            elif kind == b"e":
+                stage.stderr.add(base64.b64decode(body, validate=True))
+            elif tag == b"r":
+                report = json.loads(body)
+                self._stages[report.get("stage", "run")].report = report
+            else:
+                self.garbage_lines += 1
+        except (binascii.Error, ValueError, KeyError):
+            self.garbage_lines += 1
+
+    def has_report(self) -> bool:
+        return self._stages["run"].report is not None or self._compile_failed()
+
+    def _compile_failed(self) -> bool:
+        report = self._stages["compile"].report
+        return report is not None and (
+            report.get("exit_code") != 0 or report.get("signal") is not None
+        )
+
+    def result(self) -> RunResult:
+        """The result so far; fields the launcher never reported keep their defaults."""
+        run = _stage_result(self._stages["run"])
+        compile_stage = self._stages["compile"]
+        compiled = _stage_result(compile_stage) if compile_stage.report is not None else None
+        return RunResult(**run.model_dump(), compile=compiled)
+
+
+def _stage_result(stage: _Stage) -> StageResult:
+    report = stage.report or {}
+    return StageResult(
+        stdout=stage.stdout.text(),
+        stderr=stage.stderr.text(),
+        exit_code=report.get("exit_code"),
+        signal=report.get("signal"),
+        timed_out=bool(report.get("timed_out", False)),
+        oom_killed=bool(report.get("oom_killed", False)),
+        stdout_truncated=stage.stdout.truncated or bool(report.get("stdout_truncated", False)),
+        stderr_truncated=stage.stderr.truncated or bool(report.get("stderr_truncated", False)),
+        duration_ms=int(report.get("duration_ms", 0)),
+    )

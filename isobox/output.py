@@ -1,0 +1,33 @@
+"""Bounded output capture: keep the first N bytes of a stream, remember whether more came."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CappedBuffer:
+    """Keeps at most `limit` bytes; whatever arrives beyond is dropped and flagged."""
+
+    limit: int
+    data: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+            chunk = chunk[: max(room, 0)]
+        self.data += chunk
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+def signal_name(number: int) -> str:
+    """`SIGKILL` for 9; `SIG42` for numbers the platform has no name for."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"

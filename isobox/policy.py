@@ -1,0 +1,150 @@
+"""Request policy: turn what a user asked for into a `RunSpec` every backend can trust.
+
+Each check names the offending field, so the API can answer with a 4xx that says exactly what
+to fix. Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from pathlib import PurePosixPath
+
+from isobox.errors import PolicyError, RequestProblem
+from isobox.languages import LanguageRegistry
+from isobox.models import ExecutionRequest, Limits, RunSpec, WorkFile
+from isobox.settings import Settings
+
+MAX_PATH_BYTES = 255
+MAX_PATH_DEPTH = 8
+MIN_MEMORY_MIB = 16
+
+
+def new_run_id() -> str:
+    """A run id that is also a valid Kubernetes object name fragment."""
+    return uuid.uuid4().hex[:20]
+
+
+def build_run_spec(
+    request: ExecutionRequest,
+    registry: LanguageRegistry,
+    settings: Settings,
+    run_id: str | None = None,
+) -> RunSpec:
+    """Validate `request` against the registry and the server maxima."""
+    language = registry.get(request.language)
+    if language is None:
+        raise PolicyError(
+            "language",
+            f"unknown language {request.language!r}; available: {', '.join(registry.names())}",
+            RequestProblem.UNKNOWN_LANGUAGE,
+        )
+    main = WorkFile(
+        path=language.file, content=_encoded_within("code", request.code, settings.max_code_bytes)
+    )
+    return RunSpec(
+        run_id=run_id or new_run_id(),
+        language=language,
+        files=(main, *_extra_files(request, language.file, settings)),
+        args=tuple(_checked_args(request.args, settings)),
+        stdin=_encoded_within("stdin", request.stdin, settings.max_stdin_bytes),
+        limits=_limits(request, settings),
+    )
+
+
+def _encoded_within(field: str, text: str, limit: int) -> bytes:
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise PolicyError(field, "must be valid UTF-8 text (lone surrogates are not)") from error
+    if len(data) > limit:
+        raise PolicyError(
+            field, f"is {len(data)} bytes; the limit is {limit}", RequestProblem.TOO_LARGE
+        )
+    return data
+
+
+def _extra_files(request: ExecutionRequest, main_name: str, settings: Settings) -> list[WorkFile]:
+    if len(request.files) > settings.max_files:
+        raise PolicyError(
+            "files", f"has {len(request.files)} entries; the limit is {settings.max_files}"
+        )
+    files: list[WorkFile] = []
+    seen = {main_name}
+    total = 0
+    for index, entry in enumerate(request.files):
+        field = f"files[{index}]"
+        path = checked_relative_path(f"{field}.name", entry.name)
+        if path in seen:
+            raise PolicyError(f"{field}.name", f"{path!r} is given twice (or is the main file)")
+        seen.add(path)
+        content = _encoded_within(f"{field}.content", entry.content, settings.max_files_bytes)
+        total += len(content)
+        if total > settings.max_files_bytes:
+            raise PolicyError(
+                "files",
+                f"total more than {settings.max_files_bytes} bytes",
+                RequestProblem.TOO_LARGE,
+            )
+        files.append(WorkFile(path=path, content=content))
+    _refuse_file_directory_clashes(seen)
+    return files
+
+
+def checked_relative_path(field: str, name: str) -> str:
+    """A plain relative path inside the work directory, or a PolicyError."""
+    if not name or "\x00" in name or "\\" in name:
+        raise PolicyError(field, "must be a non-empty relative path without NUL or backslash")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise PolicyError(field, f"is longer than {MAX_PATH_BYTES} bytes")
+    path = PurePosixPath(name)
+    if path.is_absolute() or any(part in {"..", "."} for part in path.parts) or name.endswith("/"):
+        raise PolicyError(
+            field, f"{name!r} must stay inside the work directory (no '/', '..' or '.')"
+        )
+    if len(path.parts) > MAX_PATH_DEPTH:
+        raise PolicyError(field, f"is nested deeper than {MAX_PATH_DEPTH} directories")
+    return str(path)
+
+
+def _refuse_file_directory_clashes(paths: set[str]) -> None:
+    for path in paths:
+        for parent in PurePosixPath(path).parents:
+            if str(parent) in paths:
+                raise PolicyError("files", f"{str(parent)!r} is both a file and a directory")
+
+
+def _checked_args(args: list[str], settings: Settings) -> list[str]:
+    if len(args) > settings.max_args:
+        raise PolicyError("args", f"has {len(args)} entries; the limit is {settings.max_args}")
+    for index, arg in enumerate(args):
+        if "\x00" in arg:
+            raise PolicyError(f"args[{index}]", "must not contain NUL")
+        _encoded_within(f"args[{index}]", arg, settings.max_arg_bytes)
+    return args
+
+
+def _limits(request: ExecutionRequest, settings: Settings) -> Limits:
+    timeout = settings.default_timeout_s if request.timeout is None else request.timeout
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise PolicyError("timeout", "must be a positive number of seconds")
+    if timeout > settings.max_timeout_s:
+        raise PolicyError(
+            "timeout", f"{timeout:g} s exceeds the maximum of {settings.max_timeout_s:g} s"
+        )
+    memory = settings.default_memory_mib if request.memory is None else request.memory
+    if memory < MIN_MEMORY_MIB:
+        raise PolicyError("memory", f"must be at least {MIN_MEMORY_MIB} MiB")
+    if memory > settings.max_memory_mib:
+        raise PolicyError(
+            "memory", f"{memory} MiB exceeds the maximum of {settings.max_memory_mib} MiB"
+        )
+    return Limits(
+        timeout_s=timeout,
+        memory_mib=memory,
+        cpus=settings.cpus,
+        pids=settings.pids_limit,
+        output_bytes=settings.output_limit_bytes,
+        scratch_mib=settings.scratch_mib,
+        compile_timeout_s=settings.compile_timeout_s,
+    )

@@ -1,0 +1,71 @@
+"""The execution service: policy, then a bounded number of runs on one backend.
+
+This is the one place that ties a request to a backend, so every entry point (HTTP, the CLI,
+later async runs) gets the same checks, limits and logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from isobox.backends.base import Backend
+from isobox.errors import PolicyError, RequestProblem
+from isobox.languages import Language, LanguageRegistry
+from isobox.models import ExecutionRequest, RunResult
+from isobox.policy import build_run_spec
+from isobox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A finished run with the facts the caller did not know in advance."""
+
+    run_id: str
+    language: Language
+    backend: str
+    result: RunResult
+
+
+class ExecutionService:
+    """Validates requests and runs them on the backend, at most `max_concurrent_runs` at once."""
+
+    def __init__(self, settings: Settings, registry: LanguageRegistry, backend: Backend) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.backend = backend
+        self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
+
+    def available_languages(self) -> list[Language]:
+        return [language for language in self.registry if self.backend.supports(language)]
+
+    async def execute(self, request: ExecutionRequest) -> Execution:
+        spec = build_run_spec(request, self.registry, self.settings)
+        if not self.backend.supports(spec.language):
+            raise PolicyError(
+                "language",
+                f"{spec.language.name} is not available on the {self.backend.name} backend",
+                RequestProblem.UNKNOWN_LANGUAGE,
+            )
+        queued = time.monotonic()
+        async with self._slots:
+            started = time.monotonic()
+            result = await self.backend.run(spec)
+        log.info(
+            "run finished",
+            extra={
+                "run_id": spec.run_id,
+                "language": spec.language.name,
+                "backend": self.backend.name,
+                "exit_code": result.exit_code,
+                "timed_out": result.timed_out,
+                "oom_killed": result.oom_killed,
+                "queued_ms": int((started - queued) * 1000),
+                "duration_ms": result.duration_ms,
+            },
+        )
+        return Execution(spec.run_id, spec.language, self.backend.name, result)

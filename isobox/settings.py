@@ -1,0 +1,101 @@
+"""The one settings object, read from the environment by the app factory and passed down.
+
+Every limit has a default (what a run gets when the request says nothing) and a maximum
+(what a request may ask for). Values that would make the service unsafe are refused at start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendName = Literal["auto", "local", "docker", "kubernetes", "coderun"]
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """isobox configuration; each field is read from `ISOBOX_<FIELD>` unless it says otherwise."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ISOBOX_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    """Address the API listens on (the container image sets 0.0.0.0)."""
+    port: Annotated[
+        int, Field(ge=1, le=65535, validation_alias=AliasChoices("PORT", "ISOBOX_PORT"))
+    ] = 8000
+    """TCP port of the API; read from `PORT`."""
+    log_level: Annotated[
+        str, Field(validation_alias=AliasChoices("LOG_LEVEL", "ISOBOX_LOG_LEVEL"))
+    ] = "info"
+    """Log level (debug, info, warning, error); read from `LOG_LEVEL`."""
+    backend: BackendName = "auto"
+    """Where runs happen: auto picks docker when its socket answers, else local."""
+    languages_file: Path | None = None
+    """A language registry YAML replacing the built-in one."""
+
+    default_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """Wall-clock limit of a run whose request sets none."""
+    max_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """The largest wall-clock limit a request may ask for."""
+    compile_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Wall-clock limit of a compile step."""
+    default_memory_mib: Annotated[int, Field(ge=16)] = 256
+    """Memory limit (no swap) of a run whose request sets none."""
+    max_memory_mib: Annotated[int, Field(ge=16, le=65536)] = 2048
+    """The largest memory limit a request may ask for."""
+    cpus: Annotated[float, Field(gt=0, le=64)] = 1.0
+    """CPU cores a run may use."""
+    pids_limit: Annotated[int, Field(ge=8, le=32768)] = 64
+    """Processes and threads a run may have at once."""
+    output_limit_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = MIB
+    """Bytes kept per output stream; the rest is discarded and the stream marked truncated."""
+    scratch_mib: Annotated[int, Field(ge=1, le=4096)] = 64
+    """Size of the writable work directory (and, separately, of /tmp)."""
+
+    max_code_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    """Largest accepted main file."""
+    max_files: Annotated[int, Field(ge=0, le=1000)] = 32
+    """Most extra files a request may carry."""
+    max_files_bytes: Annotated[int, Field(ge=0)] = 512 * 1024
+    """Largest total size of the extra files."""
+    max_stdin_bytes: Annotated[int, Field(ge=0)] = 256 * 1024
+    """Largest accepted standard input."""
+    max_args: Annotated[int, Field(ge=0, le=4096)] = 64
+    """Most command-line arguments a request may carry."""
+    max_arg_bytes: Annotated[int, Field(ge=1)] = 4096
+    """Longest single command-line argument."""
+    max_body_bytes: Annotated[int, Field(ge=4096)] = 2 * MIB
+    """Largest accepted HTTP request body."""
+    max_concurrent_runs: Annotated[int, Field(ge=1, le=4096)] = 64
+    """Runs in flight at once; further requests wait for a slot."""
+
+    local_sandbox_uid: Annotated[int, Field(ge=1)] = 65534
+    """Host uid the local backend's sandboxes run as when the service runs as root."""
+    local_cgroup_root: str = "isobox"
+    """cgroup (v1 hierarchy or v2 subtree) under which the local backend puts each run."""
+
+    docker_run_timeout_grace_s: Annotated[float, Field(ge=1)] = 10.0
+    """How long past a run's timeout the docker backend waits before killing the container."""
+
+    kubernetes_namespace: str = "isobox-sandbox"
+    """Namespace of sandbox pods and CodeRuns."""
+    kubernetes_image_pull_policy: Literal["IfNotPresent", "Never", "Always"] = "IfNotPresent"
+    """Pull policy of sandbox pods."""
+    kubernetes_start_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    """How long a sandbox pod may take to be scheduled and started."""
+    coderun_retention_s: Annotated[float, Field(ge=0)] = 7 * 24 * 3600.0
+    """How long finished CodeRuns are kept (the audit window)."""
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> Self:
+        if self.default_timeout_s > self.max_timeout_s:
+            raise ValueError("default_timeout_s must not exceed max_timeout_s")
+        if self.default_memory_mib > self.max_memory_mib:
+            raise ValueError("default_memory_mib must not exceed max_memory_mib")
+        return self

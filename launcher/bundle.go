@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Defaults used when the bundle leaves a field out (zero). The service's policy
+// always sets them; the defaults only keep a hand-written bundle usable.
+const (
+	defaultWorkdir     = "/workspace"
+	defaultTimeoutMS   = 10000
+	defaultOutputLimit = 1 << 20
+	bundleEnvPrefix    = "ISOBOX_BUNDLE_"
+	privateEnvPrefix   = "ISOBOX_"
+)
+
+// Bundle is the launcher's whole input, see docs/design.md.
+type Bundle struct {
+	Workdir     string            `json:"workdir"`
+	Files       []File            `json:"files"`
+	Compile     *Compile          `json:"compile"`
+	Command     []string          `json:"command"`
+	StdinB64    string            `json:"stdin_b64"`
+	TimeoutMS   int64             `json:"timeout_ms"`
+	OutputLimit int64             `json:"output_limit"`
+	Env         map[string]string `json:"env"`
+}
+
+// File is one file to create under Workdir.
+type File struct {
+	Path       string `json:"path"`
+	ContentB64 string `json:"content_b64"`
+}
+
+// Compile is the optional stage run before Command.
+type Compile struct {
+	Command   []string `json:"command"`
+	TimeoutMS int64    `json:"timeout_ms"`
+}
+
+// takeBundleEnv concatenates ISOBOX_BUNDLE_0, _1, ... (stopping at the first
+// missing index) and then removes every ISOBOX_* variable from the launcher's
+// environment, so nothing started later can inherit it.
+func takeBundleEnv() (string, error) {
+	var b strings.Builder
+	for i := 0; ; i++ {
+		chunk, ok := os.LookupEnv(fmt.Sprintf("%s%d", bundleEnvPrefix, i))
+		if !ok {
+			break
+		}
+		b.WriteString(chunk)
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, privateEnvPrefix) {
+			os.Unsetenv(name)
+		}
+	}
+	if b.Len() == 0 {
+		return "", errors.New("no bundle: " + bundleEnvPrefix + "0 is not set")
+	}
+	return b.String(), nil
+}
+
+// decodeBundle parses the base64 JSON bundle, validates it and fills defaults.
+func decodeBundle(encoded string) (*Bundle, error) {
+	raw, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("bundle is not valid base64: %w", err)
+	}
+	var b Bundle
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, fmt.Errorf("bundle is not valid JSON: %w", err)
+	}
+	if err := b.normalize(); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (b *Bundle) normalize() error {
+	if len(b.Command) == 0 || b.Command[0] == "" {
+		return errors.New("bundle has no command")
+	}
+	if b.Workdir == "" {
+		b.Workdir = defaultWorkdir
+	}
+	if !filepath.IsAbs(b.Workdir) {
+		return fmt.Errorf("workdir %q is not absolute", b.Workdir)
+	}
+	if b.TimeoutMS <= 0 {
+		b.TimeoutMS = defaultTimeoutMS
+	}
+	if b.OutputLimit <= 0 {
+		b.OutputLimit = defaultOutputLimit
+	}
+	if b.Compile != nil && len(b.Compile.Command) == 0 {
+		b.Compile = nil // an empty compile stage means "no compile stage"
+	}
+	if b.Compile != nil && b.Compile.TimeoutMS <= 0 {
+		b.Compile.TimeoutMS = b.TimeoutMS
+	}
+	if _, err := b.stdin(); err != nil {
+		return err
+	}
+	return checkEnv(b.Env)
+}
+
+// stdin returns the decoded stdin bytes.
+func (b *Bundle) stdin() ([]byte, error) {
+	data, err := base64.StdEncoding.DecodeString(b.StdinB64)
+	if err != nil {
+		return nil, fmt.Errorf("stdin_b64 is not valid base64: %w", err)
+	}
+	return data, nil
+}
+
+// checkEnv rejects names the kernel's "NAME=value" encoding cannot carry.
+func checkEnv(env map[string]string) error {
+	for name, value := range env {
+		if name == "" || strings.ContainsAny(name, "=\x00") || strings.Contains(value, "\x00") {
+			return fmt.Errorf("invalid env variable %q", name)
+		}
+	}
+	return nil
+}
+
+// envList turns the bundle env into the exact, sorted environment of the child.
+func envList(env map[string]string) []string {
+	list := make([]string, 0, len(env))
+	for name, value := range env {
+		list = append(list, name+"="+value)
+	}
+	sort.Strings(list)
+	return list
+}
+
+// defaultPath is what execvp(3) searches when PATH is unset.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// lookPath resolves name like execvp(3) but with the child's PATH, not ours.
+// Names with a slash are returned as-is: exec resolves them after chdir(dir).
+func lookPath(name string, env map[string]string, dir string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathEnv, ok := env["PATH"]
+	if !ok {
+		pathEnv = defaultPath
+	}
+	for _, entry := range filepath.SplitList(pathEnv) {
+		if entry == "" {
+			entry = "."
+		}
+		candidate := filepath.Join(entry, name)
+		if !filepath.IsAbs(candidate) {
+			candidate = filepath.Join(dir, candidate)
+		}
+		if isExecutable(candidate) {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("%q: executable file not found in $PATH", name)
+}
+
+func isExecutable(path string) bool {
+	info, err := os.Stat(path)
+	if err != nil || !info.Mode().IsRegular() {
+		return false
+	}
+	const xOK = 1
+	return syscall.Access(path, xOK) == nil
+}

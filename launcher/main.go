@@ -1,0 +1,70 @@
+// Command isobox-launch is the entrypoint of every isobox runtime image. It
+// reads a bundle from ISOBOX_BUNDLE_* env variables, writes the files, runs
+// the optional compile stage and the command, and reports their output and
+// result as line frames on stdout. The protocol is fixed in docs/design.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// exitLauncherError is the exit code when the launcher itself fails (bad
+// bundle, unwritable file); no r frame is printed then.
+const exitLauncherError = 125
+
+func main() {
+	os.Exit(launch())
+}
+
+func launch() int {
+	makeUndumpable()
+	b, err := loadBundle()
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeFiles(b.Workdir, b.Files); err != nil {
+		return fail(err)
+	}
+	stdin, _ := b.stdin() // validated by decodeBundle
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	rn := &runner{
+		workdir: b.Workdir,
+		env:     b.Env,
+		frames:  &frameWriter{w: os.Stdout},
+		reaper:  newReaper(os.Getpid() == 1),
+		stop:    stop,
+	}
+	if b.Compile != nil {
+		res := rn.run(stage{"compile", "c", b.Compile.Command, nil, millis(b.Compile.TimeoutMS), b.OutputLimit})
+		if err := rn.frames.result(res); err != nil || !res.ok() {
+			return res.exitStatus()
+		}
+	}
+	res := rn.run(stage{"run", "", b.Command, stdin, millis(b.TimeoutMS), b.OutputLimit})
+	if err := rn.frames.result(res); err != nil {
+		fmt.Fprintf(os.Stderr, "isobox-launch: writing result: %v\n", err)
+	}
+	return res.exitStatus()
+}
+
+func loadBundle() (*Bundle, error) {
+	encoded, err := takeBundleEnv()
+	if err != nil {
+		return nil, err
+	}
+	return decodeBundle(encoded)
+}
+
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "isobox-launch: %v\n", err)
+	return exitLauncherError
+}
+
+func millis(ms int64) time.Duration {
+	return time.Duration(ms) * time.Millisecond
+}

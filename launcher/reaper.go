@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// reaper collects exit statuses on SIGCHLD. As PID 1 it must also reap the
+// orphans the kernel re-parents to it (else they stay zombies), so it waits for
+// any pid. Otherwise it waits only for the pids it started, so it never steals
+// the status of a child someone else in this process (e.g. a test) started.
+type reaper struct {
+	mu      sync.Mutex
+	reapAny bool
+	watched map[int]chan syscall.WaitStatus
+}
+
+func newReaper(reapAny bool) *reaper {
+	r := &reaper{reapAny: reapAny, watched: map[int]chan syscall.WaitStatus{}}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGCHLD)
+	go func() {
+		for range sigs {
+			r.reap()
+		}
+	}()
+	return r
+}
+
+// start runs fork (which returns the new pid) under the reaper's lock, so the
+// pid is watched before the reaper can possibly collect its status.
+func (r *reaper) start(fork func() (int, error)) (int, <-chan syscall.WaitStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := fork()
+	if err != nil {
+		return 0, nil, err
+	}
+	done := make(chan syscall.WaitStatus, 1)
+	r.watched[pid] = done
+	return pid, done, nil
+}
+
+// reap collects every exited child it is responsible for without blocking.
+func (r *reaper) reap() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reapAny {
+		for r.waitOne(-1) > 0 {
+		}
+		return
+	}
+	for pid := range r.watched {
+		r.waitOne(pid)
+	}
+}
+
+// waitOne does one non-blocking wait4 and hands the status to its watcher.
+func (r *reaper) waitOne(pid int) int {
+	var ws syscall.WaitStatus
+	for {
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || got <= 0 {
+			return 0
+		}
+		if done, ok := r.watched[got]; ok {
+			done <- ws
+			delete(r.watched, got)
+		}
+		return got
+	}
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// drainGrace bounds how long output is still read after the child exited and
+// the rest of its processes were killed. It only matters when a process we
+// could not kill (outside our process group, launcher not PID 1) keeps a pipe
+// open; normally the pipes reach EOF at once.
+const drainGrace = time.Second
+
+// exitStartFailed is reported when the command cannot be started at all.
+const exitStartFailed = 127
+
+// stage is one child process to run: the optional compile or the command.
+type stage struct {
+	name    string // "compile" or "run", as in the r frame
+	prefix  string // frame tag prefix: "c" for compile
+	argv    []string
+	stdin   []byte
+	timeout time.Duration
+	limit   int64 // output_limit per stream
+}
+
+// runner holds what every stage shares.
+type runner struct {
+	workdir string
+	env     map[string]string
+	frames  *frameWriter
+	reaper  *reaper
+	stop    <-chan os.Signal // SIGTERM & co sent to the launcher
+}
+
+// run executes one stage to completion and returns its result frame payload.
+func (rn *runner) run(st stage) Result {
+	res := Result{Stage: st.name}
+	stdout := &stream{tag: st.prefix + "o", limit: st.limit, frames: rn.frames}
+	stderr := &stream{tag: st.prefix + "e", limit: st.limit, frames: rn.frames}
+	pipes, err := openStdio()
+	if err != nil {
+		return rn.startFailed(res, stderr, err)
+	}
+	start := time.Now()
+	oomBefore := readOOMKills()
+	pid, done, err := rn.reaper.start(func() (int, error) { return rn.fork(st.argv, pipes) })
+	pipes.closeChildEnds()
+	if err != nil {
+		pipes.closeParentEnds()
+		return rn.startFailed(res, stderr, err)
+	}
+	var copiers sync.WaitGroup
+	copiers.Add(2)
+	go stdout.copyFrom(pipes.outR, &copiers)
+	go stderr.copyFrom(pipes.errR, &copiers)
+	go feed(pipes.inW, st.stdin)
+
+	ws, timedOut, killed := rn.wait(pid, done, st.timeout)
+	res.DurationMS = time.Since(start).Milliseconds()
+	killAll(pid) // the run is over when its main process exits: no leftovers
+	drain(&copiers, pipes.outR, pipes.errR)
+
+	res.setStatus(ws)
+	res.TimedOut = timedOut
+	res.OOMKilled = !killed && diedOfSIGKILL(ws) && oomBefore >= 0 && readOOMKills() > oomBefore
+	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
+	return res
+}
+
+// fork starts argv in workdir with exactly the bundle env, in a new process
+// group, with the given pipes as its stdin/stdout/stderr.
+func (rn *runner) fork(argv []string, pipes *stdio) (int, error) {
+	path, err := lookPath(argv[0], rn.env, rn.workdir)
+	if err != nil {
+		return 0, err
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   rn.workdir,
+		Env:   envList(rn.env),
+		Files: []uintptr{pipes.inR.Fd(), pipes.outW.Fd(), pipes.errW.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL, // if the launcher dies, so does the run
+		},
+	}
+	pid, err := syscall.ForkExec(path, argv, attr)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	return pid, nil
+}
+
+// wait waits for the child, killing everything on timeout or when the
+// launcher is asked to stop. killed tells that the launcher sent a SIGKILL.
+func (rn *runner) wait(pgid int, done <-chan syscall.WaitStatus, timeout time.Duration) (ws syscall.WaitStatus, timedOut, killed bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case ws = <-done:
+		return ws, false, false
+	case <-timer.C:
+		timedOut = true
+	case <-rn.stop:
+	}
+	killAll(pgid)
+	return <-done, timedOut, true
+}
+
+// startFailed reports a command that could not be started like a shell does:
+// exit code 127 and the reason on the stage's stderr stream.
+func (rn *runner) startFailed(res Result, stderr *stream, err error) Result {
+	stderr.emit([]byte(fmt.Sprintf("isobox-launch: cannot start %v\n", err)))
+	code := exitStartFailed
+	res.ExitCode = &code
+	res.StderrTruncated = stderr.truncated
+	return res
+}
+
+func diedOfSIGKILL(ws syscall.WaitStatus) bool {
+	return ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// feed writes the child's stdin then closes it so the child sees EOF. A child
+// that exits without reading makes Write fail with EPIPE, which is fine.
+func feed(w *os.File, data []byte) {
+	if len(data) > 0 {
+		w.Write(data)
+	}
+	w.Close()
+}
+
+// drain waits for the stream copiers to reach EOF, giving up after drainGrace.
+func drain(copiers *sync.WaitGroup, readers ...*os.File) {
+	finished := make(chan struct{})
+	go func() {
+		copiers.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(drainGrace):
+		for _, r := range readers {
+			r.SetReadDeadline(time.Now()) // unblocks the copier's Read
+		}
+		<-finished
+	}
+	for _, r := range readers {
+		r.Close()
+	}
+}
+
+// stream turns one child pipe into frames and enforces output_limit.
+type stream struct {
+	tag       string
+	limit     int64
+	frames    *frameWriter
+	sent      int64
+	truncated bool
+}
+
+// copyFrom reads until EOF (or the drain deadline). Past the limit it keeps
+// reading and discarding, so the child never blocks on a full pipe.
+func (s *stream) copyFrom(r *os.File, wg *sync.WaitGroup) {
+	defer wg.Done()
+	buf := make([]byte, maxFrameBytes)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			s.emit(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// emit frames p, cut at the limit; anything beyond it marks the stream truncated.
+func (s *stream) emit(p []byte) {
+	if room := s.limit - s.sent; int64(len(p)) > room {
+		s.truncated = true
+		p = p[:room] // room >= 0: sent never exceeds limit
+	}
+	if len(p) == 0 {
+		return
+	}
+	s.sent += int64(len(p))
+	s.frames.data(s.tag, p)
+}
+
+// stdio holds the three pipes between the launcher and one child.
+type stdio struct {
+	inR, inW, outR, outW, errR, errW *os.File
+}
+
+func openStdio() (*stdio, error) {
+	var s stdio
+	var err error
+	if s.inR, s.inW, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	if s.outR, s.outW, err = os.Pipe(); err != nil {
+		s.inR.Close()
+		s.inW.Close()
+		return nil, err
+	}
+	if s.errR, s.errW, err = os.Pipe(); err != nil {
+		s.closeChildEnds()
+		s.closeParentEnds()
+		return nil, err
+	}
+	return &s, nil
+}
+
+// closeChildEnds closes the launcher's copies of the child's ends, so EOF on
+// stdout/stderr only depends on the child's processes.
+func (s *stdio) closeChildEnds() {
+	for _, f := range []*os.File{s.inR, s.outW, s.errW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (s *stdio) closeParentEnds() {
+	for _, f := range []*os.File{s.inW, s.outR, s.errR} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
