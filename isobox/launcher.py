@@ -96,21 +96,27 @@ class FrameDecoder:
         for line in lines:
             self._line(bytes(line))
 
+    # Frame tag -> (stage, stream); `r` carries its stage inside the JSON.
+    _STREAM_TAGS = {
+        b"o": ("run", "stdout"),
+        b"e": ("run", "stderr"),
+        b"co": ("compile", "stdout"),
+        b"ce": ("compile", "stderr"),
+    }
+
     def _line(self, line: bytes) -> None:
         tag, _, body = line.partition(b" ")
-        stage = self._stages["compile" if tag.startswith(b"c") and len(tag) == 2 else "run"]
-        kind = tag[-1:] if tag else b""
         try:
-            if kind == b"o":
-                stage.stdout.add(base64.b64decode(body, validate=True))
-            elif kind == b"e":
-                stage.stderr.add(base64.b64decode(body, validate=True))
+            if tag in self._STREAM_TAGS:
+                stage_name, stream = self._STREAM_TAGS[tag]
+                sink = getattr(self._stages[stage_name], stream)
+                sink.add(base64.b64decode(body, validate=True))
             elif tag == b"r":
                 report = json.loads(body)
                 self._stages[report.get("stage", "run")].report = report
             else:
                 self.garbage_lines += 1
-        except (binascii.Error, ValueError, KeyError):
+        except (binascii.Error, ValueError, KeyError, AttributeError):
             self.garbage_lines += 1
 
     def has_report(self) -> bool:

@@ -97,11 +97,12 @@ def checked_relative_path(field: str, name: str) -> str:
         raise PolicyError(field, "must be a non-empty relative path without NUL or backslash")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         raise PolicyError(field, f"is longer than {MAX_PATH_BYTES} bytes")
-    path = PurePosixPath(name)
-    if path.is_absolute() or any(part in {"..", "."} for part in path.parts) or name.endswith("/"):
+    parts = name.split("/")
+    if any(part in {"", ".", ".."} for part in parts):
         raise PolicyError(
-            field, f"{name!r} must stay inside the work directory (no '/', '..' or '.')"
+            field, f"{name!r} must stay inside the work directory (no leading '/', '.' or '..')"
         )
+    path = PurePosixPath(name)
     if len(path.parts) > MAX_PATH_DEPTH:
         raise PolicyError(field, f"is nested deeper than {MAX_PATH_DEPTH} directories")
     return str(path)

@@ -98,6 +98,9 @@ class LocalBackend(Backend):
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
+            # The program is PID 1 itself: no extra bwrap init to outlive its parent as a
+            # zombie, and when the program exits the kernel kills everything it left running.
+            "--as-pid-1",
             "--uid",
             str(SANDBOX_UID),
             "--gid",
@@ -129,7 +132,8 @@ class LocalBackend(Backend):
         argv += ["--clearenv"]
         for key, value in SANDBOX_ENV.items():
             argv += ["--setenv", key, value]
-        return [*argv, "--chdir", WORKDIR, "--", *command]
+        # Remounting / read-only last keeps /workspace and /tmp (separate mounts) writable.
+        return [*argv, "--remount-ro", "/", "--chdir", WORKDIR, "--", *command]
 
     async def _execute(
         self, spec: RunSpec, argv: list[str], file_fds: dict[str, int], cgroup: RunCgroup | None
@@ -141,6 +145,8 @@ class LocalBackend(Backend):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             pass_fds=tuple(file_fds.values()),
+            # bwrap's own pid-1 process keeps this environment, readable in /proc/1/environ.
+            env={"PATH": SEARCH_PATH},
             preexec_fn=self._child_setup(spec, cgroup),
             start_new_session=True,
         )

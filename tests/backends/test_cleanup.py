@@ -1,0 +1,36 @@
+"""After everything above ran, nothing of any run is left on the host.
+
+Named to sort after test_behaviour.py; pytest runs the files of a folder in name order.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.local
+def test_no_bubblewrap_process_or_run_cgroup_is_left():
+    processes = subprocess.run(["pgrep", "-x", "bwrap"], capture_output=True, text=True).stdout
+    assert processes == ""
+    for controller in ("memory", "pids", "cpu"):
+        root = Path("/sys/fs/cgroup") / controller / "isobox"
+        if root.exists():
+            assert [p.name for p in root.iterdir() if p.is_dir()] == []
+
+
+@pytest.mark.docker
+def test_no_sandbox_container_is_left():
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=isobox.dev/run-id"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert listed.strip() == ""
+
+
+def test_no_temp_dir_is_left(temp_entries_at_start):
+    new = {p.name for p in Path(tempfile.gettempdir()).iterdir()} - temp_entries_at_start
+    assert sorted(name for name in new if name.startswith(("isobox", "tmp"))) == []

@@ -1,0 +1,104 @@
+"""The request policy refuses bad input by field and clamps nothing silently."""
+
+import pytest
+
+from isobox.errors import PolicyError, RequestProblem
+from isobox.languages import LanguageRegistry
+from isobox.models import ExecutionRequest, SourceFile
+from isobox.policy import build_run_spec, checked_relative_path
+from isobox.settings import Settings
+
+REGISTRY = LanguageRegistry.load()
+SETTINGS = Settings(max_code_bytes=2048, max_timeout_s=30, max_memory_mib=512, max_files=2)
+
+
+def spec_for(**fields):
+    request = ExecutionRequest(**{"language": "python", "code": "print(1)", **fields})
+    return build_run_spec(request, REGISTRY, SETTINGS)
+
+
+def refusal(**fields) -> PolicyError:
+    with pytest.raises(PolicyError) as caught:
+        spec_for(**fields)
+    return caught.value
+
+
+def test_defaults_come_from_settings():
+    spec = spec_for()
+    assert spec.limits.timeout_s == SETTINGS.default_timeout_s
+    assert spec.limits.memory_mib == SETTINGS.default_memory_mib
+    assert spec.files[0].path == "main.py"
+    assert spec.run_command == ["python3", "main.py"]
+
+
+def test_aliases_resolve_to_the_language():
+    assert spec_for(language="PY").language.name == "python"
+    assert spec_for(language="js").language.name == "node"
+
+
+def test_args_follow_the_run_command():
+    assert spec_for(args=["a", "b c"]).run_command == ["python3", "main.py", "a", "b c"]
+
+
+def test_unknown_language_names_the_field_and_the_choices():
+    error = refusal(language="cobol")
+    assert error.field == "language"
+    assert error.problem is RequestProblem.UNKNOWN_LANGUAGE
+    assert "python" in error.message
+
+
+def test_code_over_the_cap_is_too_large():
+    error = refusal(code="x" * 4096)
+    assert (error.field, error.problem) == ("code", RequestProblem.TOO_LARGE)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": 31}, "timeout"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"memory": 1}, "memory"),
+        ({"memory": 10**9}, "memory"),
+        ({"args": ["a\x00b"]}, "args[0]"),
+        ({"code": "\udcff"}, "code"),
+    ],
+)
+def test_absurd_values_are_refused_by_field(fields, field):
+    assert refusal(**fields).field == field
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "/etc/passwd", "a/../../b", "", "a\\b", "a/", "./a", "a\x00", "x" * 300]
+)
+def test_file_names_must_stay_inside_the_work_directory(name):
+    with pytest.raises(PolicyError):
+        checked_relative_path("files[0].name", name)
+
+
+def test_nested_relative_file_names_are_accepted():
+    assert checked_relative_path("f", "pkg/mod.py") == "pkg/mod.py"
+
+
+def test_extra_files_may_not_replace_the_main_file_or_repeat():
+    assert refusal(files=[SourceFile(name="main.py", content="")]).field == "files[0].name"
+    twice = [SourceFile(name="a.py", content=""), SourceFile(name="a.py", content="")]
+    assert refusal(files=twice).field == "files[1].name"
+
+
+def test_a_path_cannot_be_both_file_and_directory():
+    clash = [SourceFile(name="a", content=""), SourceFile(name="a/b", content="")]
+    assert refusal(files=clash).field == "files"
+
+
+def test_too_many_files_is_refused():
+    files = [SourceFile(name=f"f{i}", content="") for i in range(3)]
+    assert refusal(files=files).field == "files"
+
+
+def test_files_keep_their_bytes_after_the_main_file():
+    spec = spec_for(files=[SourceFile(name="data/x.txt", content="héllo")])
+    assert [f.path for f in spec.files] == ["main.py", "data/x.txt"]
+    assert spec.files[1].content == "héllo".encode()
