@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         help="execution backend (ISOBOX_BACKEND, default auto)",
     )
     commands.add_parser("operator", help="run the CodeRun operator (kopf)")
+    commands.add_parser("crd", help="print the CodeRun CustomResourceDefinition as YAML")
     return parser
 
 
@@ -61,9 +62,19 @@ def operator() -> None:
     run_operator(settings)
 
 
+def print_crd() -> None:
+    import yaml
+
+    from isobox.kubernetes.manifests import coderun_crd
+
+    sys.stdout.write(yaml.safe_dump(coderun_crd(), sort_keys=False))
+
+
 def main(argv: list[str] | None = None) -> None:
     arguments = _parser().parse_args(argv)
     if arguments.command == "serve":
         serve(arguments.host, arguments.port, arguments.backend)
     elif arguments.command == "operator":
         operator()
+    elif arguments.command == "crd":
+        print_crd()

@@ -158,13 +158,17 @@ def pod_manifest(
     )
 
 
-def wait_pod_phase(core: client.CoreV1Api, ns: str, name: str, phases: set[str], timeout: float = 90) -> client.V1Pod:
+def wait_pod_phase(
+    core: client.CoreV1Api, ns: str, name: str, phases: set[str], timeout: float = 90
+) -> client.V1Pod:
     def check() -> client.V1Pod | None:
         pod = core.read_namespaced_pod(name, ns)
         if pod.status.phase in phases:
             return pod
         if pod.status.phase in {"Failed", "Succeeded"} and pod.status.phase not in phases:
-            raise AssertionError(f"pod {ns}/{name} ended {pod.status.phase}: {pod_debug(core, ns, name)}")
+            raise AssertionError(
+                f"pod {ns}/{name} ended {pod.status.phase}: {pod_debug(core, ns, name)}"
+            )
         return None
 
     try:

@@ -29,10 +29,13 @@ def test_server_reports_real_version(api_client: client.ApiClient) -> None:
     info = client.VersionApi(api_client).get_code()
     assert info.git_version.startswith("v1."), info
     assert "v0.0.0" not in info.git_version, info
-    assert int(info.major) == 1 and int(info.minor.rstrip("+")) >= 25, info
+    assert int(info.major) == 1, info
+    assert int(info.minor.rstrip("+")) >= 25, info
 
 
-def test_local_image_pod_runs_and_logs(core: client.CoreV1Api, make_namespace: NamespaceFactory) -> None:
+def test_local_image_pod_runs_and_logs(
+    core: client.CoreV1Api, make_namespace: NamespaceFactory
+) -> None:
     ns = make_namespace()
     token = f"hello-{uuid.uuid4().hex}"
     pod = pod_manifest("hello", ["sh", "-c", f"echo {token}"], restricted=False)
@@ -47,23 +50,28 @@ echo "uid=$(id -u) gid=$(id -g)"
 grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\t'
 if touch /rootfs-write-test 2>/dev/null; then echo rootfs=writable; else echo rootfs=readonly; fi
 if touch /tmp/ok 2>/dev/null; then echo tmp=writable; else echo tmp=readonly; fi
-if [ -e /var/run/secrets/kubernetes.io/serviceaccount/token ]; then echo satoken=present; else echo satoken=absent; fi
+sa=/var/run/secrets/kubernetes.io/serviceaccount/token
+if [ -e $sa ]; then echo satoken=present; else echo satoken=absent; fi
 """
 
 
 def test_restricted_pod_runs(core: client.CoreV1Api, make_namespace: NamespaceFactory) -> None:
-    ns = make_namespace(labels={
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-    })
+    ns = make_namespace(
+        labels={
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+        }
+    )
     core.create_namespaced_pod(ns, pod_manifest("restricted", ["sh", "-c", RESTRICTED_PROBE]))
     wait_pod_phase(core, ns, "restricted", {"Succeeded"})
     out = dict(
         line.split("=", 1) if "=" in line else line.split(":", 1)
         for line in core.read_namespaced_pod_log("restricted", ns).split()
     )
-    assert out["uid"] == "10001" and out["gid"] == "10001", out
-    assert int(out["CapEff"], 16) == 0 and int(out["CapPrm"], 16) == 0, out
+    assert out["uid"] == "10001", out
+    assert out["gid"] == "10001", out
+    assert int(out["CapEff"], 16) == 0, out
+    assert int(out["CapPrm"], 16) == 0, out
     assert int(out["CapBnd"], 16) == 0, out
     assert out["NoNewPrivs"] == "1", out
     assert out["Seccomp"] == "2", out  # 2 = filter mode (RuntimeDefault profile)

@@ -30,20 +30,39 @@ def helm_bin() -> str:
 
 
 def helm(*args: str) -> str:
-    r = subprocess.run([helm_bin(), *args], capture_output=True, text=True, timeout=300, check=False)
+    r = subprocess.run(
+        [helm_bin(), *args], capture_output=True, text=True, timeout=300, check=False
+    )
     assert r.returncode == 0, f"helm {' '.join(args)} failed ({r.returncode}): {r.stderr}{r.stdout}"
     return r.stdout
 
 
-def test_helm_install_trivial_chart(core: client.CoreV1Api, make_namespace: NamespaceFactory) -> None:
+def test_helm_install_trivial_chart(
+    core: client.CoreV1Api, make_namespace: NamespaceFactory
+) -> None:
     ns = make_namespace()
     token = uuid.uuid4().hex
-    helm("install", "smoke", str(CHART), "--namespace", ns, "--wait", "--timeout", "2m",
-         "--set", f"image={TEST_IMAGE}", "--set", f"message={token}")
+    helm(
+        "install",
+        "smoke",
+        str(CHART),
+        "--namespace",
+        ns,
+        "--wait",
+        "--timeout",
+        "2m",
+        "--set",
+        f"image={TEST_IMAGE}",
+        "--set",
+        f"message={token}",
+    )
     cm = core.read_namespaced_config_map("smoke-isobox-smoke", ns)
     assert cm.data["message"] == token
     # --wait returned, so the chart's pod is Ready; it printed the ConfigMap's message
-    wait_until(lambda: core.read_namespaced_pod_log("smoke-isobox-smoke", ns).strip() == token, 30,
-               "chart pod log shows the message")
+    wait_until(
+        lambda: core.read_namespaced_pod_log("smoke-isobox-smoke", ns).strip() == token,
+        30,
+        "chart pod log shows the message",
+    )
     assert "smoke" in helm("list", "--namespace", ns, "--short")
     helm("uninstall", "smoke", "--namespace", ns, "--wait")

@@ -69,13 +69,17 @@ def probe_script(server_ip: str, host_ip: str, host_port: int) -> str:
     # wait a little so the policy agent has seen this pod, then try both targets (3 s timeouts)
     return f"""
 sleep 3
-if wget -q -T 3 -O - http://{server_ip}:{SERVER_PORT}/ 2>/dev/null | grep -q pod-pong; then echo pod=open; else echo pod=blocked; fi
-if nc -w 3 {host_ip} {host_port} </dev/null 2>/dev/null | grep -q host-pong; then echo host=open; else echo host=blocked; fi
+if wget -q -T 3 -O - http://{server_ip}:{SERVER_PORT}/ 2>/dev/null | grep -q pod-pong
+then echo pod=open; else echo pod=blocked; fi
+if nc -w 3 {host_ip} {host_port} </dev/null 2>/dev/null | grep -q host-pong
+then echo host=open; else echo host=blocked; fi
 """
 
 
 def run_probe(core: client.CoreV1Api, ns: str, name: str, script: str) -> dict[str, str]:
-    core.create_namespaced_pod(ns, pod_manifest(name, ["sh", "-c", script], labels={"role": "client"}))
+    core.create_namespaced_pod(
+        ns, pod_manifest(name, ["sh", "-c", script], labels={"role": "client"})
+    )
     wait_pod_phase(core, ns, name, {"Succeeded"}, timeout=90)
     log = core.read_namespaced_pod_log(name, ns)
     return dict(line.split("=", 1) for line in log.split() if "=" in line)
@@ -89,10 +93,14 @@ def test_deny_all_blocks_pod_to_pod_and_pod_to_host(
 ) -> None:
     ns = make_namespace()
     server_cmd = [
-        "sh", "-c",
-        f"mkdir -p /tmp/www && echo pod-pong > /tmp/www/index.html && exec httpd -f -p {SERVER_PORT} -h /tmp/www",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/www && echo pod-pong > /tmp/www/index.html"
+        f" && exec httpd -f -p {SERVER_PORT} -h /tmp/www",
     ]
-    core.create_namespaced_pod(ns, pod_manifest("server", server_cmd, labels={"role": "server"}, port=SERVER_PORT))
+    core.create_namespaced_pod(
+        ns, pod_manifest("server", server_cmd, labels={"role": "server"}, port=SERVER_PORT)
+    )
     server_ip = wait_pod_ready(core, ns, "server").status.pod_ip
     script = probe_script(server_ip, host_listener.addr, host_listener.port)
 
@@ -102,10 +110,15 @@ def test_deny_all_blocks_pod_to_pod_and_pod_to_host(
     assert host_listener.accepted >= 1
 
     # 2. deny all ingress and egress for every pod of the namespace
-    netv1.create_namespaced_network_policy(ns, client.V1NetworkPolicy(
-        metadata=client.V1ObjectMeta(name="deny-all"),
-        spec=client.V1NetworkPolicySpec(pod_selector=client.V1LabelSelector(), policy_types=["Ingress", "Egress"]),
-    ))
+    netv1.create_namespaced_network_policy(
+        ns,
+        client.V1NetworkPolicy(
+            metadata=client.V1ObjectMeta(name="deny-all"),
+            spec=client.V1NetworkPolicySpec(
+                pod_selector=client.V1LabelSelector(), policy_types=["Ingress", "Egress"]
+            ),
+        ),
+    )
     accepted_before = host_listener.accepted
     deadline = time.monotonic() + 60
     attempt = 0
@@ -118,4 +131,6 @@ def test_deny_all_blocks_pod_to_pod_and_pod_to_host(
     # the server itself is still up, i.e. the block is the policy, not a dead server
     assert core.read_namespaced_pod("server", ns).status.phase == "Running"
     if attempt == 1:
-        assert host_listener.accepted == accepted_before, "host listener saw a connection under deny-all"
+        assert host_listener.accepted == accepted_before, (
+            "host listener saw a connection under deny-all"
+        )

@@ -1,0 +1,209 @@
+"""The kubernetes backend: each run is a one-shot Pod, watched to completion, then deleted.
+
+Works in-cluster (service account) and out of cluster (`KUBECONFIG`). Runs wait on one shared
+watch stream; API calls go through a small bounded thread pool, so hundreds of runs in flight
+cost neither a thread nor a watch each. The backend refuses to run while the sandbox
+namespace lacks its deny-all NetworkPolicy (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from isobox.backends.base import Backend
+from isobox.errors import BackendUnavailable, SandboxError
+from isobox.kubernetes import manifests
+from isobox.kubernetes.client import ApiCaller, load_api_client
+from isobox.kubernetes.pod_status import PodOutcome, pod_outcome, run_result
+from isobox.kubernetes.watcher import ObjectWatcher
+from isobox.launcher import FrameDecoder
+from isobox.models import RunResult, RunSpec
+from isobox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOG_CHUNK = 65536
+# Framing costs a third over the raw bytes; both streams share one log.
+LOG_READ_FACTOR = 3
+WATCH_SYNC_TIMEOUT_S = 30
+# Sandbox pods this backend did not delete (its process was killed) are removed this long
+# after they finished, by whichever instance runs the janitor.
+ORPHAN_AGE_S = 300
+JANITOR_INTERVAL_S = 60
+# Pods a CodeRun owns belong to the operator; the janitor leaves them alone.
+DIRECT_POD_SELECTOR = f"{manifests.SANDBOX_SELECTOR},!{manifests.CODERUN_LABEL}"
+
+
+class KubernetesBackend(Backend):
+    """Runs programs as sandbox Pods in `settings.kubernetes_namespace`."""
+
+    name = "kubernetes"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._namespace = settings.kubernetes_namespace
+        self._call = ApiCaller()
+        self._core: client.CoreV1Api | None = None
+        self._networking: client.NetworkingV1Api | None = None
+        self._watcher: ObjectWatcher | None = None
+        self._janitor: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
+        self._core = client.CoreV1Api(api_client)
+        self._networking = client.NetworkingV1Api(api_client)
+        self._watcher = ObjectWatcher(
+            self._core.list_namespaced_pod, self._namespace, DIRECT_POD_SELECTOR
+        )
+        self._watcher.start()
+        await self._ensure_deny_all_policy()
+        self._janitor = asyncio.create_task(self._sweep_orphans_forever())
+
+    def _api(self) -> client.CoreV1Api:
+        if self._core is None:
+            raise BackendUnavailable("the kubernetes backend is not started")
+        return self._core
+
+    async def _ensure_deny_all_policy(self) -> None:
+        assert self._networking is not None
+        policy = manifests.deny_all_network_policy(self._namespace)
+        try:
+            await self._call(
+                self._networking.create_namespaced_network_policy, self._namespace, policy
+            )
+        except ApiException as error:
+            if error.status not in {409, 403}:  # exists already, or the chart manages it
+                log.warning("cannot create the sandbox NetworkPolicy: %s", error.reason)
+
+    async def check(self) -> None:
+        assert self._networking is not None
+        try:
+            await self._call(
+                self._networking.read_namespaced_network_policy,
+                manifests.NETWORK_POLICY_NAME,
+                self._namespace,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                raise BackendUnavailable(
+                    f"namespace {self._namespace} has no {manifests.NETWORK_POLICY_NAME} "
+                    "NetworkPolicy; refusing to run sandboxes with network access"
+                ) from error
+            raise BackendUnavailable(f"Kubernetes API: {error.status} {error.reason}") from error
+        except Exception as error:
+            raise BackendUnavailable(f"Kubernetes API unreachable: {error}") from error
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        assert self._watcher is not None
+        pod = manifests.sandbox_pod(
+            spec, self._namespace, image_pull_policy=self._settings.kubernetes_image_pull_policy
+        )
+        name = pod["metadata"]["name"]
+        outcome_future = self._watcher.expect(name, pod_outcome)
+        started = time.monotonic()
+        try:
+            await self._create(pod)
+            outcome = await self._await_outcome(outcome_future, spec)
+            return await self._collect(outcome, spec, started)
+        finally:
+            self._watcher.forget(name)
+            await asyncio.shield(self._delete(name))
+
+    async def _create(self, pod: dict[str, Any]) -> None:
+        try:
+            await self._call(self._api().create_namespaced_pod, self._namespace, pod)
+        except ApiException as error:
+            if error.status == 403 and "violates PodSecurity" in str(error.body):
+                raise SandboxError(f"sandbox pod refused by Pod Security: {error.body}") from error
+            raise BackendUnavailable(
+                f"cannot create the sandbox pod: {error.status} {error.reason}"
+            ) from error
+
+    async def _await_outcome(self, future: asyncio.Future[PodOutcome], spec: RunSpec) -> PodOutcome:
+        limit = (
+            self._settings.kubernetes_start_timeout_s
+            + manifests.active_deadline_seconds(spec)
+            + manifests.DEADLINE_GRACE_S
+        )
+        try:
+            return await asyncio.wait_for(future, limit)
+        except TimeoutError as error:
+            raise SandboxError(
+                f"the sandbox pod did not finish within {limit:.0f} s (not schedulable?)"
+            ) from error
+
+    async def _collect(self, outcome: PodOutcome, spec: RunSpec, started: float) -> RunResult:
+        if outcome.kind == "failed_to_start":
+            raise SandboxError(
+                f"the sandbox pod cannot start: {outcome.reason}: {outcome.message} "
+                f"(image {spec.language.image}; is it loaded on the nodes?)"
+            )
+        if outcome.kind == "deleted":
+            raise SandboxError("the sandbox pod was deleted before it finished")
+        decoder = FrameDecoder(spec.limits.output_bytes)
+        name = outcome.pod["metadata"]["name"]
+        cap = spec.limits.output_bytes * 2 * LOG_READ_FACTOR + LOG_CHUNK
+        await self._call(self._read_log, name, decoder, cap)
+        result = run_result(decoder, outcome.pod)
+        if not result.duration_ms:
+            result = result.model_copy(update={"duration_ms": int((time.monotonic() - started) * 1000)})
+        return result
+
+    def _read_log(self, name: str, decoder: FrameDecoder, cap: int) -> None:
+        response = self._api().read_namespaced_pod_log(
+            name, self._namespace, container=manifests.CONTAINER_NAME, _preload_content=False
+        )
+        try:
+            read = 0
+            for chunk in response.stream(LOG_CHUNK):
+                decoder.feed(chunk)
+                read += len(chunk)
+                if read > cap:
+                    break
+        finally:
+            response.release_conn()
+
+    async def _delete(self, name: str) -> None:
+        try:
+            await self._call(
+                self._api().delete_namespaced_pod,
+                name,
+                self._namespace,
+                grace_period_seconds=0,
+                propagation_policy="Background",
+            )
+        except ApiException as error:
+            if error.status != 404:
+                log.error("cannot delete sandbox pod %s: %s", name, error.reason)
+
+    async def _sweep_orphans_forever(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self._call(self._sweep_orphans)
+            await asyncio.sleep(JANITOR_INTERVAL_S)
+
+    def _sweep_orphans(self) -> None:
+        pods = self._api().list_namespaced_pod(self._namespace, label_selector=DIRECT_POD_SELECTOR)
+        now = time.time()
+        for pod in pods.items:
+            created = pod.metadata.creation_timestamp.timestamp()
+            deadline = pod.spec.active_deadline_seconds or 0
+            if now - created > deadline + self._settings.kubernetes_start_timeout_s + ORPHAN_AGE_S:
+                with contextlib.suppress(ApiException):
+                    self._api().delete_namespaced_pod(
+                        pod.metadata.name, self._namespace, grace_period_seconds=0
+                    )
+
+    async def close(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._call.close()

@@ -1,0 +1,1 @@
+"""Kubernetes parts: manifests (pure), pod watching, and the CodeRun operator."""

@@ -1,0 +1,45 @@
+"""Kubernetes API access for the backends and the operator: config loading and a call pool.
+
+The official client is blocking, so calls run on a small, bounded thread pool: short calls
+only (create, read, delete, log reads). Waiting for pods is done by one shared watch stream per
+resource (see `watcher`), never by a thread per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+
+T = TypeVar("T")
+CALL_THREADS = 16
+
+
+def load_api_client(pool_size: int = 64) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (`KUBECONFIG`)."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
+
+
+class ApiCaller:
+    """Runs blocking client calls off the event loop, at most CALL_THREADS at once."""
+
+    def __init__(self, threads: int = CALL_THREADS) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="isobox-k8s")
+
+    async def __call__(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(function, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

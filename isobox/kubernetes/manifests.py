@@ -1,0 +1,295 @@
+"""Every Kubernetes object isobox creates, built in one I/O-free place.
+
+The direct Pod backend and the CodeRun operator both take their sandbox Pod from here, so the
+security shape (Pod Security Standards *restricted* and more) is written and unit-tested once.
+Functions return plain dicts, ready for the API client or `yaml.safe_dump`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from isobox.launcher import LAUNCHER_PATH, SANDBOX_UID, WORKDIR, bundle_environment
+from isobox.models import RunSpec
+
+GROUP = "isobox.dev"
+VERSION = "v1alpha1"
+CODERUN_PLURAL = "coderuns"
+CODERUN_KIND = "CodeRun"
+CONTAINER_NAME = "sandbox"
+NETWORK_POLICY_NAME = "isobox-sandbox-deny-all"
+TMP_MIB = 16
+# Pods get this long past the run's own limits before the kubelet kills them; the launcher
+# normally stops the program first and still reports its output.
+DEADLINE_GRACE_S = 15
+CPU_REQUEST_CAP = 0.25
+
+RUN_ID_LABEL = "isobox.dev/run-id"
+LANGUAGE_LABEL = "isobox.dev/language"
+CODERUN_LABEL = "isobox.dev/coderun"
+SANDBOX_LABELS = {
+    "app.kubernetes.io/name": "isobox",
+    "app.kubernetes.io/component": "sandbox",
+    "app.kubernetes.io/managed-by": "isobox",
+}
+SANDBOX_SELECTOR = ",".join(f"{key}={value}" for key, value in SANDBOX_LABELS.items())
+
+
+def pod_name(run_id: str) -> str:
+    return f"isobox-run-{run_id}"
+
+
+def sandbox_pod(
+    spec: RunSpec,
+    namespace: str,
+    *,
+    image_pull_policy: str = "IfNotPresent",
+    extra_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The one-shot Pod that runs `spec` under the restricted security shape."""
+    limits = spec.limits
+    memory = f"{limits.memory_mib}Mi"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(spec.run_id),
+            "namespace": namespace,
+            "labels": {
+                **SANDBOX_LABELS,
+                RUN_ID_LABEL: spec.run_id,
+                LANGUAGE_LABEL: spec.language.name,
+                **(extra_labels or {}),
+            },
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": active_deadline_seconds(spec),
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "hostNetwork": False,
+            "hostPID": False,
+            "hostIPC": False,
+            # Sandboxes have no network; a resolver pointing nowhere keeps DNS from leaking too.
+            "dnsPolicy": "None",
+            "dnsConfig": {"nameservers": ["127.0.0.1"]},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": SANDBOX_UID,
+                "runAsGroup": SANDBOX_UID,
+                "fsGroup": SANDBOX_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": CONTAINER_NAME,
+                    "image": spec.language.image,
+                    "imagePullPolicy": image_pull_policy,
+                    "command": [LAUNCHER_PATH],
+                    "env": [
+                        {"name": key, "value": value}
+                        for key, value in bundle_environment(spec).items()
+                    ],
+                    "workingDir": WORKDIR,
+                    "resources": {
+                        "requests": {
+                            "cpu": _cpu(min(limits.cpus, CPU_REQUEST_CAP)),
+                            "memory": memory,
+                        },
+                        "limits": {
+                            "cpu": _cpu(limits.cpus),
+                            "memory": memory,
+                            "ephemeral-storage": f"{limits.scratch_mib + TMP_MIB}Mi",
+                        },
+                    },
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "privileged": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "runAsUser": SANDBOX_UID,
+                        "runAsGroup": SANDBOX_UID,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "volumeMounts": [
+                        {"name": "workspace", "mountPath": WORKDIR},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
+            ],
+            # Memory-backed, so what a program writes counts against its memory limit too.
+            "volumes": [
+                _memory_volume("workspace", limits.scratch_mib),
+                _memory_volume("tmp", TMP_MIB),
+            ],
+        },
+    }
+
+
+def active_deadline_seconds(spec: RunSpec) -> int:
+    compile_s = spec.limits.compile_timeout_s if spec.compile_command else 0
+    return math.ceil(spec.limits.timeout_s + compile_s) + DEADLINE_GRACE_S
+
+
+def _cpu(cores: float) -> str:
+    return f"{max(int(cores * 1000), 1)}m"
+
+
+def _memory_volume(name: str, size_mib: int) -> dict[str, Any]:
+    return {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": f"{size_mib}Mi"}}
+
+
+def deny_all_network_policy(namespace: str) -> dict[str, Any]:
+    """No traffic in or out of any sandbox pod in `namespace`."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": NETWORK_POLICY_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "isobox", "app.kubernetes.io/managed-by": "isobox"},
+        },
+        "spec": {
+            "podSelector": {"matchLabels": dict(SANDBOX_LABELS)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [],
+        },
+    }
+
+
+def sandbox_namespace(name: str) -> dict[str, Any]:
+    """The sandbox namespace, admitting only pods that meet Pod Security *restricted*."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "app.kubernetes.io/name": "isobox",
+            },
+        },
+    }
+
+
+def coderun(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A CodeRun object; `spec` follows the CRD's spec schema (see `coderun_crd`)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": CODERUN_KIND,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "isobox", "app.kubernetes.io/managed-by": "isobox"},
+        },
+        "spec": spec,
+    }
+
+
+def _stage_status_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "exitCode": {"type": "integer", "nullable": True},
+            "signal": {"type": "string", "nullable": True},
+            "timedOut": {"type": "boolean"},
+            "oomKilled": {"type": "boolean"},
+            "stdout": {"type": "string"},
+            "stderr": {"type": "string"},
+            "stdoutTruncated": {"type": "boolean"},
+            "stderrTruncated": {"type": "boolean"},
+            "durationMs": {"type": "integer"},
+        },
+    }
+
+
+def coderun_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition of `coderuns.isobox.dev`."""
+    status = _stage_status_schema()
+    status["properties"].update(
+        {
+            "phase": {
+                "type": "string",
+                "enum": ["Pending", "Running", "Succeeded", "Failed", "TimedOut", "Cancelled", "Error"],
+            },
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+            "runId": {"type": "string"},
+            "podName": {"type": "string"},
+            "startedAt": {"type": "string", "format": "date-time"},
+            "finishedAt": {"type": "string", "format": "date-time"},
+            "compile": _stage_status_schema(),
+        }
+    )
+    # kopf keeps its own bookkeeping next to ours.
+    status["x-kubernetes-preserve-unknown-fields"] = True
+    spec = {
+        "type": "object",
+        "required": ["language", "code"],
+        "properties": {
+            "language": {"type": "string", "maxLength": 64},
+            "code": {"type": "string"},
+            "stdin": {"type": "string"},
+            "args": {"type": "array", "items": {"type": "string"}, "maxItems": 4096},
+            "files": {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {
+                    "type": "object",
+                    "required": ["name", "content"],
+                    "properties": {"name": {"type": "string"}, "content": {"type": "string"}},
+                },
+            },
+            "timeoutSeconds": {"type": "number"},
+            "memoryMiB": {"type": "integer"},
+            "runId": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"},
+            "cancelled": {"type": "boolean"},
+        },
+    }
+    columns = [
+        ("Language", "string", ".spec.language"),
+        ("Phase", "string", ".status.phase"),
+        ("Exit", "integer", ".status.exitCode"),
+        ("Duration-ms", "integer", ".status.durationMs"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{CODERUN_PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "plural": CODERUN_PLURAL,
+                "singular": "coderun",
+                "kind": CODERUN_KIND,
+                "listKind": f"{CODERUN_KIND}List",
+                "shortNames": ["crun"],
+                "categories": ["isobox"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": name, "type": kind, "jsonPath": path} for name, kind, path in columns
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": spec, "status": status},
+                        }
+                    },
+                }
+            ],
+        },
+    }

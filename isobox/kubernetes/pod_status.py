@@ -1,0 +1,81 @@
+"""Reading a sandbox Pod's status: has it finished, failed to start, and what did it report?
+
+Pure functions over the Pod as a dict, shared by the Pod backend and the CodeRun operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from isobox.kubernetes.manifests import CONTAINER_NAME
+from isobox.launcher import FrameDecoder
+from isobox.models import RunResult
+
+# Waiting reasons after which a pod will never start on its own.
+FATAL_WAITING_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+SIGNAL_EXIT_BASE = 128
+
+
+@dataclass(frozen=True)
+class PodOutcome:
+    """Why a pod is done being waited for."""
+
+    kind: Literal["finished", "failed_to_start", "deleted"]
+    pod: dict[str, Any]
+    reason: str = ""
+    message: str = ""
+
+
+def pod_outcome(event_type: str, pod: dict[str, Any]) -> PodOutcome | None:
+    """The outcome a waiter needs, or None while the pod is still pending or running."""
+    if event_type == "DELETED":
+        return PodOutcome("deleted", pod, "Deleted", "the sandbox pod was deleted")
+    status = pod.get("status") or {}
+    if status.get("phase") in {"Succeeded", "Failed"}:
+        return PodOutcome("finished", pod, status.get("reason", ""), status.get("message", ""))
+    waiting = (_container_status(pod).get("state") or {}).get("waiting") or {}
+    if waiting.get("reason") in FATAL_WAITING_REASONS:
+        return PodOutcome("failed_to_start", pod, waiting["reason"], waiting.get("message", ""))
+    return None
+
+
+def is_running_or_done(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in {"Running", "Succeeded", "Failed"}
+
+
+def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER_NAME:
+            return dict(status)
+    return {}
+
+
+def run_result(decoder: FrameDecoder, pod: dict[str, Any]) -> RunResult:
+    """The launcher's report, completed from the pod status where the launcher was killed."""
+    result = decoder.result()
+    terminated = (_container_status(pod).get("state") or {}).get("terminated") or {}
+    deadline = (pod.get("status") or {}).get("reason") == "DeadlineExceeded"
+    oom = terminated.get("reason") == "OOMKilled"
+    if decoder.has_report() and not deadline:
+        return result.model_copy(update={"oom_killed": True}) if oom else result
+    exit_code = terminated.get("exitCode")
+    signalled = deadline or (exit_code is not None and exit_code > SIGNAL_EXIT_BASE)
+    return result.model_copy(
+        update={
+            "exit_code": None if signalled else exit_code,
+            "signal": "SIGKILL" if signalled else None,
+            "timed_out": deadline,
+            "oom_killed": oom,
+        }
+    )

@@ -1,0 +1,129 @@
+"""One watch stream per resource, fanning object updates out to the runs waiting on them.
+
+Hundreds of runs in flight share a single thread and a single watch connection: each run
+registers a predicate for its object's name, and the first object state that satisfies it
+resolves the run's future on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Object = dict[str, Any]
+# Returns None while the object is not yet in the awaited state.
+Predicate = Callable[[str, Object], T | None]
+RETRY_DELAY_S = 1.0
+WATCH_TIMEOUT_S = 300
+
+
+class _Waiter(Generic[T]):
+    def __init__(self, predicate: Predicate[T], future: asyncio.Future[T]) -> None:
+        self.predicate = predicate
+        self.future = future
+
+
+class ObjectWatcher:
+    """Watches objects of one kind in one namespace (`list_function` is e.g. list_namespaced_pod)."""
+
+    def __init__(
+        self, list_function: Callable[..., Any], namespace: str, label_selector: str, **list_args: Any
+    ) -> None:
+        self._list = list_function
+        self._namespace = namespace
+        self._selector = label_selector
+        self._list_args = list_args
+        self._waiters: dict[str, _Waiter[Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread: threading.Thread | None = None
+        self.synced = threading.Event()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="isobox-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.stop()
+
+    def expect(self, name: str, predicate: Predicate[T]) -> asyncio.Future[T]:
+        """A future resolved with predicate's first non-None answer about object `name`.
+
+        Register before creating the object so that no event can be missed.
+        """
+        assert self._loop is not None, "start() the watcher first"
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._waiters[name] = _Waiter(predicate, future)
+        return future
+
+    def forget(self, name: str) -> None:
+        self._waiters.pop(name, None)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._list_then_watch()
+            except Exception as error:  # noqa: BLE001 - the watch must outlive any API hiccup
+                if not self._stop.is_set():
+                    log.warning("watch of %s restarts after error: %s", self._list, error)
+                    time.sleep(RETRY_DELAY_S)
+
+    def _list_then_watch(self) -> None:
+        listed = self._list(
+            self._namespace, label_selector=self._selector, _preload_content=False, **self._list_args
+        )
+        document = json.loads(listed.data)
+        for item in document.get("items", []):
+            self._deliver("LISTED", item)
+        self.synced.set()
+        self._watch = watch.Watch()
+        try:
+            for event in self._watch.stream(
+                self._list,
+                self._namespace,
+                label_selector=self._selector,
+                resource_version=document["metadata"]["resourceVersion"],
+                timeout_seconds=WATCH_TIMEOUT_S,
+                deserialize=False,
+                **self._list_args,
+            ):
+                if self._stop.is_set():
+                    return
+                if event["type"] == "ERROR":
+                    raise ApiException(reason=str(event["object"]))
+                self._deliver(event["type"], event["object"])
+        finally:
+            self._watch.stop()
+
+    def _deliver(self, event_type: str, item: Object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._dispatch, event_type, item)
+
+    def _dispatch(self, event_type: str, item: Object) -> None:
+        name = item.get("metadata", {}).get("name", "")
+        waiter = self._waiters.get(name)
+        if waiter is None or waiter.future.done():
+            return
+        try:
+            outcome = waiter.predicate(event_type, item)
+        except Exception as error:  # noqa: BLE001 - a predicate bug must fail its run, not the watch
+            waiter.future.set_exception(error)
+            return
+        if outcome is not None:
+            waiter.future.set_result(outcome)

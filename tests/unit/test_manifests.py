@@ -1,0 +1,91 @@
+"""The sandbox Pod, NetworkPolicy and CodeRun objects have the promised security shape."""
+
+import base64
+import json
+
+from isobox.kubernetes import manifests
+from isobox.languages import LanguageRegistry
+from isobox.models import ExecutionRequest
+from isobox.policy import build_run_spec
+from isobox.settings import Settings
+
+SPEC = build_run_spec(
+    ExecutionRequest(language="python", code="print(1)", timeout=7, memory=128),
+    LanguageRegistry.load(),
+    Settings(),
+)
+POD = manifests.sandbox_pod(SPEC, "sandbox", image_pull_policy="Never")
+CONTAINER = POD["spec"]["containers"][0]
+
+
+def test_pod_runs_once_with_a_deadline_from_the_timeout():
+    spec = POD["spec"]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["activeDeadlineSeconds"] == 7 + manifests.DEADLINE_GRACE_S
+    assert CONTAINER["imagePullPolicy"] == "Never"
+    assert CONTAINER["image"] == SPEC.language.image
+
+
+def test_pod_has_no_token_no_service_links_no_host_namespaces_no_dns():
+    spec = POD["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    assert not (spec["hostNetwork"] or spec["hostPID"] or spec["hostIPC"])
+    assert spec["dnsPolicy"] == "None" and spec["dnsConfig"]["nameservers"] == ["127.0.0.1"]
+
+
+def test_pod_meets_restricted_and_more():
+    pod_context = POD["spec"]["securityContext"]
+    context = CONTAINER["securityContext"]
+    assert pod_context["runAsNonRoot"] and pod_context["runAsUser"] == 10001
+    assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["privileged"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_writable_paths_are_small_memory_backed_volumes():
+    volumes = {v["name"]: v["emptyDir"] for v in POD["spec"]["volumes"]}
+    assert volumes["workspace"] == {"medium": "Memory", "sizeLimit": "64Mi"}
+    mounts = {m["mountPath"] for m in CONTAINER["volumeMounts"]}
+    assert mounts == {"/workspace", "/tmp"}
+
+
+def test_resources_follow_the_limits():
+    resources = CONTAINER["resources"]
+    assert resources["limits"]["memory"] == resources["requests"]["memory"] == "128Mi"
+    assert resources["limits"]["cpu"] == "1000m"
+    assert "ephemeral-storage" in resources["limits"]
+
+
+def test_labels_identify_the_run_and_match_the_deny_all_policy():
+    labels = POD["metadata"]["labels"]
+    assert labels["isobox.dev/run-id"] == SPEC.run_id
+    assert labels["isobox.dev/language"] == "python"
+    policy = manifests.deny_all_network_policy("sandbox")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == [] and policy["spec"]["egress"] == []
+
+
+def test_the_code_travels_in_the_launcher_bundle():
+    env = {e["name"]: e["value"] for e in CONTAINER["env"]}
+    document = json.loads(base64.b64decode("".join(env[k] for k in sorted(env))))
+    assert base64.b64decode(document["files"][0]["content_b64"]) == b"print(1)"
+    assert CONTAINER["command"] == ["/usr/local/bin/isobox-launch"]
+
+
+def test_namespace_enforces_restricted():
+    labels = manifests.sandbox_namespace("s")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_crd_has_status_subresource_printer_columns_and_short_name():
+    crd = manifests.coderun_crd()
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"] for c in version["additionalPrinterColumns"]}
+    assert {"Language", "Phase", "Exit", "Age"} <= columns
+    assert "crun" in crd["spec"]["names"]["shortNames"]
