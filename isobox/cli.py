@@ -48,7 +48,7 @@ def serve(host: str | None, port: int | None, backend: str | None) -> None:
     configure_logging(settings.log_level)
     try:
         app = create_app(settings)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, loop="asyncio")
     except ConfigError as error:
         sys.exit(f"isobox: {error}")
 

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     """How long a sandbox pod may take to be scheduled and started."""
     coderun_retention_s: Annotated[float, Field(ge=0)] = 7 * 24 * 3600.0
     """How long finished CodeRuns are kept (the audit window)."""
+    coderun_gc_interval_s: Annotated[float, Field(ge=1)] = 60.0
+    """How often the operator looks for CodeRuns past the retention time."""
+    coderun_output_limit_bytes: Annotated[int, Field(ge=1024, le=512 * 1024)] = 256 * 1024
+    """Bytes kept per stream in a CodeRun status (objects must stay small in etcd)."""
 
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> Self:

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 )
 
 // Defaults used when the bundle leaves a field out (zero). The service's policy
@@ -18,6 +17,7 @@ const (
 	defaultWorkdir     = "/workspace"
 	defaultTimeoutMS   = 10000
 	defaultOutputLimit = 1 << 20
+	maxTimeoutMS       = 1 << 31 // ~24 days; keeps time.Duration from overflowing
 	bundleEnvPrefix    = "ISOBOX_BUNDLE_"
 	privateEnvPrefix   = "ISOBOX_"
 )
@@ -96,22 +96,31 @@ func (b *Bundle) normalize() error {
 	if !filepath.IsAbs(b.Workdir) {
 		return fmt.Errorf("workdir %q is not absolute", b.Workdir)
 	}
-	if b.TimeoutMS <= 0 {
-		b.TimeoutMS = defaultTimeoutMS
-	}
+	b.TimeoutMS = clampTimeout(b.TimeoutMS, defaultTimeoutMS)
 	if b.OutputLimit <= 0 {
 		b.OutputLimit = defaultOutputLimit
 	}
 	if b.Compile != nil && len(b.Compile.Command) == 0 {
 		b.Compile = nil // an empty compile stage means "no compile stage"
 	}
-	if b.Compile != nil && b.Compile.TimeoutMS <= 0 {
-		b.Compile.TimeoutMS = b.TimeoutMS
+	if b.Compile != nil {
+		b.Compile.TimeoutMS = clampTimeout(b.Compile.TimeoutMS, b.TimeoutMS)
 	}
 	if _, err := b.stdin(); err != nil {
 		return err
 	}
 	return checkEnv(b.Env)
+}
+
+// clampTimeout replaces a missing (<= 0) timeout by def and caps huge ones.
+func clampTimeout(ms, def int64) int64 {
+	switch {
+	case ms <= 0:
+		return def
+	case ms > maxTimeoutMS:
+		return maxTimeoutMS
+	}
+	return ms
 }
 
 // stdin returns the decoded stdin bytes.
@@ -141,41 +150,4 @@ func envList(env map[string]string) []string {
 	}
 	sort.Strings(list)
 	return list
-}
-
-// defaultPath is what execvp(3) searches when PATH is unset.
-const defaultPath = "/usr/local/bin:/usr/bin:/bin"
-
-// lookPath resolves name like execvp(3) but with the child's PATH, not ours.
-// Names with a slash are returned as-is: exec resolves them after chdir(dir).
-func lookPath(name string, env map[string]string, dir string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	pathEnv, ok := env["PATH"]
-	if !ok {
-		pathEnv = defaultPath
-	}
-	for _, entry := range filepath.SplitList(pathEnv) {
-		if entry == "" {
-			entry = "."
-		}
-		candidate := filepath.Join(entry, name)
-		if !filepath.IsAbs(candidate) {
-			candidate = filepath.Join(dir, candidate)
-		}
-		if isExecutable(candidate) {
-			return candidate, nil
-		}
-	}
-	return "", fmt.Errorf("%q: executable file not found in $PATH", name)
-}
-
-func isExecutable(path string) bool {
-	info, err := os.Stat(path)
-	if err != nil || !info.Mode().IsRegular() {
-		return false
-	}
-	const xOK = 1
-	return syscall.Access(path, xOK) == nil
 }

@@ -96,7 +96,7 @@ func (rn *runner) fork(argv []string, pipes *stdio) (int, error) {
 
 // wait waits for the child, killing everything on timeout or when the
 // launcher is asked to stop. killed tells that the launcher sent a SIGKILL.
-func (rn *runner) wait(pgid int, done <-chan syscall.WaitStatus, timeout time.Duration) (ws syscall.WaitStatus, timedOut, killed bool) {
+func (rn *runner) wait(pid int, done <-chan syscall.WaitStatus, timeout time.Duration) (ws syscall.WaitStatus, timedOut, killed bool) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -106,7 +106,7 @@ func (rn *runner) wait(pgid int, done <-chan syscall.WaitStatus, timeout time.Du
 		timedOut = true
 	case <-rn.stop:
 	}
-	killAll(pgid)
+	killAll(pid)
 	return <-done, timedOut, true
 }
 

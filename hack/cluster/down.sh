@@ -14,22 +14,34 @@ quiet=${1:-}
 
 exe_of() { readlink "/proc/$1/exe" 2>/dev/null | sed 's/ (deleted)$//'; }
 
-stop_pid() {  # name signal-wait-seconds
-  local f="$RUN/$1.pid" pid exe
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  exe=$(exe_of "$pid")
-  if [ -n "$pid" ] && [ -n "$exe" ] && [ "${exe#"$BIN"/}" != "$exe" ]; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 $(( ${2:-10} * 10 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null && sleep 0.2
-    [ -z "$quiet" ] && log "stopped $1 (pid $pid)"
-  fi
-  rm -f "$f"
+# stop_pids SECONDS NAME...: SIGTERM every recorded pid (only if its executable is in $BIN),
+# wait up to SECONDS for all of them, then SIGKILL what is left.
+stop_pids() {
+  local secs=$1; shift
+  local name f pid exe pids=()
+  for name in "$@"; do
+    f="$RUN/$name.pid"
+    [ -f "$f" ] || continue
+    pid=$(cat "$f"); exe=$(exe_of "$pid")
+    if [ -n "$pid" ] && [ -n "$exe" ] && [ "${exe#"$BIN"/}" != "$exe" ]; then
+      kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+      [ -z "$quiet" ] && log "stopping $name (pid $pid)"
+    fi
+    rm -f "$f"
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  for _ in $(seq 1 $(( secs * 10 ))); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  sleep 0.2
 }
 
 # 1. control loops first, so nothing restarts pods while we tear down
-for c in traefik kube-router kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_pid "$c" 5; done
+stop_pids 5 traefik kube-router kube-proxy kubelet kube-scheduler kube-controller-manager
 
 # 2. containers of our runc root, then our shims, then containerd
 if [ -d "$RUN/runc" ]; then
@@ -47,9 +59,9 @@ for p in /proc/[0-9]*; do
   tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-address $RUN/containerd.sock" || continue
   kill -KILL "$pid" 2>/dev/null
 done
-stop_pid containerd 10
-stop_pid kube-apiserver 10
-stop_pid etcd 10
+stop_pids 10 containerd
+stop_pids 10 kube-apiserver
+stop_pids 10 etcd
 
 # 3. mounts under $STATE and $RUN (kubelet tmpfs volumes, overlay rootfs, shm, netns), deepest first
 for base in "$STATE" "$RUN"; do
@@ -65,11 +77,21 @@ for t in filter nat mangle raw; do
     eval "iptables -t $t $rule" 2>/dev/null
   done
 done
-if [ -f "$STATE/.ran-kube-proxy" ] && [ -x "$BIN/kube-proxy" ]; then
-  "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
-fi
-if [ -f "$STATE/.ran-kube-router" ] && [ -x "$BIN/kube-router" ]; then
-  timeout 60 "$BIN/kube-router" --cleanup-config >/dev/null 2>&1
+# KUBE-* chains (IPv4 and IPv6) belong to our kubelet, kube-proxy and kube-router; nothing else on
+# these machines creates them. Only removed when a marker says we ran those components.
+# (kube-router --cleanup-config panics without a cluster; kube-proxy --cleanup misses the kubelet's
+# chains, so the cleanup is done here.)
+if compgen -G "$STATE/.ran-*" >/dev/null; then
+  for ipt in iptables ip6tables; do
+    for t in filter nat mangle raw; do
+      "$ipt" -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' \
+        | sed 's/^-A /-D /' | while read -r rule; do eval "$ipt -t $t $rule" 2>/dev/null; done
+      chains=$("$ipt" -t "$t" -S 2>/dev/null | awk '$1=="-N" && $2 ~ /^KUBE-/ {print $2}')
+      for c in $chains; do "$ipt" -t "$t" -F "$c" 2>/dev/null; done
+      for c in $chains; do "$ipt" -t "$t" -X "$c" 2>/dev/null; done
+    done
+  done
+  for set in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router-)'); do ipset destroy "$set" 2>/dev/null; done
 fi
 
 # 5. pod cgroups left by our kubelet (cgroupfs driver, names kubepods*)

@@ -39,6 +39,17 @@ sign kube-controller-manager "/CN=system:kube-controller-manager" clientAuth
 sign kube-scheduler "/CN=system:kube-scheduler" clientAuth
 sign kube-proxy "/CN=system:kube-proxy" clientAuth
 sign kube-router "/CN=isobox:kube-router" clientAuth
+# front-proxy (aggregation layer) CA + client, so requestheader authentication is configured
+openssl ecparam -name prime256v1 -genkey -noout -out front-proxy-ca.key
+openssl req -x509 -new -key front-proxy-ca.key -sha256 -days 3650 -subj "/CN=isobox-front-proxy-ca" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+  -out front-proxy-ca.crt 2>/dev/null
+newkey front-proxy-client
+openssl req -new -key front-proxy-client.key -subj "/CN=front-proxy-client" -out front-proxy-client.csr 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > fp.ext
+openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key -CAcreateserial \
+  -days 3650 -sha256 -extfile fp.ext -out front-proxy-client.crt 2>/dev/null
+rm -f front-proxy-client.csr fp.ext
 openssl genrsa -out sa.key 2048 2>/dev/null
 openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 openssl verify -CAfile ca.crt apiserver.crt admin.crt kubelet.crt >/dev/null

@@ -18,7 +18,7 @@ free_gb=$(df -P -BG "$(dirname "$STATE")" | awk 'NR==2{gsub("G","",$4); print $4
 [ "$free_gb" -ge 5 ] || die "less than 5 GB free under $(dirname "$STATE")"
 
 # ---- binaries and images (cached; a warm run does nothing here) -----------------------------
-"$HACK_CLUSTER_DIR/build.sh"
+[ -n "${ISOBOX_K8S_NO_BUILD:-}" ] || "$HACK_CLUSTER_DIR/build.sh"   # NO_BUILD: developer shortcut, binaries must already be cached
 "$HACK_CLUSTER_DIR/images.sh"
 log "binaries ready after $(elapsed)s"
 
@@ -73,9 +73,13 @@ start kube-apiserver --etcd-servers=http://127.0.0.1:2379 --advertise-address="$
   --secure-port=6443 --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
   --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
-  --kubelet-certificate-authority="$PKI/ca.crt" \
+  --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
   --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --profiling=false
 wait_for kube-apiserver 90 "$BIN/kubectl" get --raw /readyz
 
@@ -172,6 +176,7 @@ serializeImagePulls: false
 podPidsLimit: 4096
 podLogsDir: $STATE/pod-logs
 YAML
+touch "$STATE/.ran-kubelet"
 start kubelet --config="$STATE/kubelet.yaml" --kubeconfig="$PKI/kubelet.kubeconfig" \
   --root-dir="$STATE/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
 wait_for kubelet 90 "$BIN/kubectl" wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s

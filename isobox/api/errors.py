@@ -55,7 +55,9 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
         # FastAPI's only own 400: the body could not be decoded before validation.
         return error_response(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
     codes = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(error.status_code, codes.get(error.status_code, "http_error"), str(error.detail))
+    return error_response(
+        error.status_code, codes.get(error.status_code, "http_error"), str(error.detail)
+    )
 
 
 async def _policy_error(_: Request, error: Exception) -> JSONResponse:

@@ -28,16 +28,6 @@ class RunCgroup:
     oom_file: Path
     oom_key: str
 
-    def join_current_process(self) -> None:
-        """Move the calling process in; called in the child between fork and exec."""
-        pid = str(os.getpid()).encode()
-        for directory in self.directories:
-            fd = os.open(directory / "cgroup.procs", os.O_WRONLY)
-            try:
-                os.write(fd, pid)
-            finally:
-                os.close(fd)
-
     def oom_kills(self) -> int:
         try:
             for line in self.oom_file.read_text().splitlines():

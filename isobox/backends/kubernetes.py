@@ -153,7 +153,9 @@ class KubernetesBackend(Backend):
         await self._call(self._read_log, name, decoder, cap)
         result = run_result(decoder, outcome.pod)
         if not result.duration_ms:
-            result = result.model_copy(update={"duration_ms": int((time.monotonic() - started) * 1000)})
+            result = result.model_copy(
+                update={"duration_ms": int((time.monotonic() - started) * 1000)}
+            )
         return result
 
     def _read_log(self, name: str, decoder: FrameDecoder, cap: int) -> None:

@@ -16,7 +16,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from isobox.backends.base import Backend
@@ -31,6 +31,9 @@ from isobox.settings import Settings
 log = logging.getLogger(__name__)
 
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Writes its own pid into each cgroup.procs named before "--", then execs the rest.
+JOIN_CGROUPS_SCRIPT = 'for f do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+
 READ_CHUNK = 65536
 TMP_MIB = 16
 # bwrap reports a signalled child as 128 + signal number, like a shell does.
@@ -55,8 +58,13 @@ class LocalBackend(Backend):
         self._bwrap = shutil.which("bwrap")
         self._cgroups = CgroupManager(settings.local_cgroup_root)
         self._host_uid = settings.local_sandbox_uid if os.geteuid() == 0 else None
+        self._setpriv = shutil.which("setpriv", path=SEARCH_PATH)
 
     async def start(self) -> None:
+        # Inherited by every sandbox: no core dumps, which a host core_pattern could mishandle.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self._host_uid is not None and self._setpriv is None:
+            raise BackendUnavailable("running as root needs setpriv (util-linux) to drop the uid")
         if self._cgroups.available:
             self._cgroups.remove_leftovers()
         else:
@@ -140,6 +148,7 @@ class LocalBackend(Backend):
     ) -> RunResult:
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
+            *self._launch_prefix(cgroup),
             *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -147,7 +156,6 @@ class LocalBackend(Backend):
             pass_fds=tuple(file_fds.values()),
             # bwrap's own pid-1 process keeps this environment, readable in /proc/1/environ.
             env={"PATH": SEARCH_PATH},
-            preexec_fn=self._child_setup(spec, cgroup),
             start_new_session=True,
         )
         stdout = CappedBuffer(spec.limits.output_bytes)
@@ -176,21 +184,20 @@ class LocalBackend(Backend):
                 await process.wait()
         return _result(process.returncode, stdout, stderr, timed_out, cgroup, started)
 
-    def _child_setup(self, spec: RunSpec, cgroup: RunCgroup | None) -> Callable[[], None]:
-        host_uid = self._host_uid
-        scratch_bytes = spec.limits.scratch_mib * 1024 * 1024
+    def _launch_prefix(self, cgroup: RunCgroup | None) -> list[str]:
+        """Commands that exec into bwrap after joining the run's cgroups and dropping root.
 
-        def setup() -> None:  # runs in the child between fork and exec
-            if cgroup is not None:
-                cgroup.join_current_process()
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (scratch_bytes, scratch_bytes))
-            if host_uid is not None:
-                os.setgroups([])
-                os.setgid(host_uid)
-                os.setuid(host_uid)
-
-        return setup
+        Done with small exec wrappers rather than a Python `preexec_fn`, which would force a
+        full fork of the server and block the event loop for several milliseconds per run.
+        """
+        prefix: list[str] = []
+        if cgroup is not None:
+            procs = [str(directory / "cgroup.procs") for directory in cgroup.directories]
+            prefix += ["/bin/sh", "-c", JOIN_CGROUPS_SCRIPT, "isobox-join", *procs, "--"]
+        if self._host_uid is not None and self._setpriv is not None:
+            uid = str(self._host_uid)
+            prefix += [self._setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+        return prefix
 
     async def close(self) -> None:
         """Nothing to release: every run cleans up after itself, cancellation included."""

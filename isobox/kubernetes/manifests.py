@@ -150,7 +150,10 @@ def deny_all_network_policy(namespace: str) -> dict[str, Any]:
         "metadata": {
             "name": NETWORK_POLICY_NAME,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/name": "isobox", "app.kubernetes.io/managed-by": "isobox"},
+            "labels": {
+                "app.kubernetes.io/name": "isobox",
+                "app.kubernetes.io/managed-by": "isobox",
+            },
         },
         "spec": {
             "podSelector": {"matchLabels": dict(SANDBOX_LABELS)},
@@ -186,7 +189,10 @@ def coderun(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/name": "isobox", "app.kubernetes.io/managed-by": "isobox"},
+            "labels": {
+                "app.kubernetes.io/name": "isobox",
+                "app.kubernetes.io/managed-by": "isobox",
+            },
         },
         "spec": spec,
     }
@@ -216,7 +222,15 @@ def coderun_crd() -> dict[str, Any]:
         {
             "phase": {
                 "type": "string",
-                "enum": ["Pending", "Running", "Succeeded", "Failed", "TimedOut", "Cancelled", "Error"],
+                "enum": [
+                    "Pending",
+                    "Running",
+                    "Succeeded",
+                    "Failed",
+                    "TimedOut",
+                    "Cancelled",
+                    "Error",
+                ],
             },
             "reason": {"type": "string"},
             "message": {"type": "string"},
@@ -281,7 +295,8 @@ def coderun_crd() -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": name, "type": kind, "jsonPath": path} for name, kind, path in columns
+                        {"name": name, "type": kind, "jsonPath": path}
+                        for name, kind, path in columns
                     ],
                     "schema": {
                         "openAPIV3Schema": {

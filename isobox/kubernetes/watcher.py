@@ -38,7 +38,11 @@ class ObjectWatcher:
     """Watches objects of one kind in one namespace (`list_function` is e.g. list_namespaced_pod)."""
 
     def __init__(
-        self, list_function: Callable[..., Any], namespace: str, label_selector: str, **list_args: Any
+        self,
+        list_function: Callable[..., Any],
+        namespace: str,
+        label_selector: str,
+        **list_args: Any,
     ) -> None:
         self._list = list_function
         self._namespace = namespace
@@ -78,20 +82,23 @@ class ObjectWatcher:
         while not self._stop.is_set():
             try:
                 self._list_then_watch()
-            except Exception as error:  # noqa: BLE001 - the watch must outlive any API hiccup
+            except Exception as error:
                 if not self._stop.is_set():
                     log.warning("watch of %s restarts after error: %s", self._list, error)
                     time.sleep(RETRY_DELAY_S)
 
     def _list_then_watch(self) -> None:
         listed = self._list(
-            self._namespace, label_selector=self._selector, _preload_content=False, **self._list_args
+            self._namespace,
+            label_selector=self._selector,
+            _preload_content=False,
+            **self._list_args,
         )
         document = json.loads(listed.data)
         for item in document.get("items", []):
             self._deliver("LISTED", item)
         self.synced.set()
-        self._watch = watch.Watch()
+        self._watch = watch.Watch(return_type="object")  # events stay plain dicts
         try:
             for event in self._watch.stream(
                 self._list,
@@ -122,7 +129,7 @@ class ObjectWatcher:
             return
         try:
             outcome = waiter.predicate(event_type, item)
-        except Exception as error:  # noqa: BLE001 - a predicate bug must fail its run, not the watch
+        except Exception as error:
             waiter.future.set_exception(error)
             return
         if outcome is not None:

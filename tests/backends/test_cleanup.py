@@ -34,3 +34,22 @@ def test_no_sandbox_container_is_left():
 def test_no_temp_dir_is_left(temp_entries_at_start):
     new = {p.name for p in Path(tempfile.gettempdir()).iterdir()} - temp_entries_at_start
     assert sorted(name for name in new if name.startswith(("isobox", "tmp"))) == []
+
+
+@pytest.mark.cluster
+def test_no_sandbox_pod_is_left(sandbox_namespace):
+    from kubernetes import client
+
+    from isobox.kubernetes import manifests
+    from tests import kube
+
+    core = client.CoreV1Api(kube.api_client())
+    kube.wait_until(
+        lambda: not core.list_namespaced_pod(sandbox_namespace, label_selector=manifests.SANDBOX_SELECTOR).items,
+        30,
+        "sandbox pods to be deleted",
+    )
+    assert core.list_namespaced_config_map(sandbox_namespace).items == [] or all(
+        item.metadata.name == "kube-root-ca.crt"
+        for item in core.list_namespaced_config_map(sandbox_namespace).items
+    )

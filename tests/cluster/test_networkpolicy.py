@@ -66,10 +66,12 @@ def host_listener(core: client.CoreV1Api) -> Iterator[HostListener]:
 
 
 def probe_script(server_ip: str, host_ip: str, host_port: int) -> str:
-    # wait a little so the policy agent has seen this pod, then try both targets (3 s timeouts)
+    # wait a little so the policy agent has seen this pod, then try both targets (3 s timeouts;
+    # busybox nc, not wget: static busybox wget crashes without a resolver)
     return f"""
 sleep 3
-if wget -q -T 3 -O - http://{server_ip}:{SERVER_PORT}/ 2>/dev/null | grep -q pod-pong
+req='GET / HTTP/1.0\r\n\r\n'
+if printf "$req" | nc -w 3 {server_ip} {SERVER_PORT} 2>/dev/null | grep -q pod-pong
 then echo pod=open; else echo pod=blocked; fi
 if nc -w 3 {host_ip} {host_port} </dev/null 2>/dev/null | grep -q host-pong
 then echo host=open; else echo host=blocked; fi

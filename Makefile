@@ -1,0 +1,39 @@
+# isobox: the two commands a fresh machine needs are `make serve` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+export ISOBOX_CACHE ?= /var/cache/isobox
+
+.PHONY: serve test venv lint unit bench
+
+# Run the API on the embedded default backend (bubblewrap), on http://127.0.0.1:8000.
+serve: venv
+	@command -v bwrap >/dev/null || hack/apt-install.sh bubblewrap
+	$(VENV)/bin/isobox serve
+
+# Everything, as CI runs it: dependencies, dockerd, images, the test cluster, lint, all tests.
+test:
+	hack/test.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check isobox tests bench
+	$(VENV)/bin/ruff format --check isobox
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PYTHON) -m pytest -q tests/unit tests/api
+
+bench: venv
+	$(PYTHON) bench/latency.py
+
+include hack/images/images.mk
+include hack/cluster/cluster.mk
+-include hack/service-image/service-image.mk

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test run, on a fresh Debian 12 machine or a warm one: what `make test` and CI do.
+#
+# Uses the cluster KUBECONFIG names if it is set (kind or any other, with the runtime images
+# loaded); otherwise brings this repo's test cluster up and, unless ISOBOX_KEEP_CLUSTER=1,
+# tears it down again at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo "== $* ($(( $(date +%s) - started )) s)"; }
+
+step "packages"
+hack/apt-install.sh docker.io bubblewrap debootstrap iproute2 procps python3-venv
+
+step "python environment"
+make -s venv
+export PATH="$PWD/.venv/bin:$PATH"
+
+step "docker engine"
+hack/dockerd.sh
+
+step "runtime images"
+make -s images
+
+own_cluster=0
+if [ -z "${KUBECONFIG:-}" ]; then
+  step "test cluster"
+  make -s cluster-up
+  export KUBECONFIG="${ISOBOX_K8S_STATE:-/var/lib/isobox-k8s}/admin.kubeconfig"
+  own_cluster=1
+  if [ "${ISOBOX_KEEP_CLUSTER:-0}" != 1 ]; then
+    trap 'step "test cluster down"; make -s cluster-down || true' EXIT
+  fi
+  hack/cluster/load-images.sh "$ISOBOX_CACHE"/images/runtime-*.tar
+fi
+export PATH="${ISOBOX_K8S_CACHE:-/var/cache/isobox-k8s}/bin:$PATH"
+
+step "lint"
+make -s lint
+
+step "tests"
+status=0
+python -m pytest -p no:cacheprovider -ra "$@" tests || status=$?
+step "done (own cluster: $own_cluster, pytest exit $status)"
+exit "$status"

@@ -1,0 +1,159 @@
+"""The coderun backend: each run is a CodeRun object that the operator turns into a Pod.
+
+The API creates the CodeRun and waits, on one shared watch, for the operator to write a final
+phase into its status; `kubectl get coderuns` is then the audit trail of every run. A request
+cancelled midway (client gone, shutdown) marks its CodeRun cancelled, so the operator stops the
+Pod and the record says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from isobox.backends.base import Backend
+from isobox.errors import BackendUnavailable, SandboxError
+from isobox.kubernetes import manifests
+from isobox.kubernetes.client import ApiCaller, load_api_client
+from isobox.kubernetes.coderun import (
+    FINAL_PHASES,
+    coderun_name,
+    result_from_status,
+    spec_from_run,
+)
+from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
+from isobox.kubernetes.watcher import ObjectWatcher
+from isobox.models import RunResult, RunSpec
+from isobox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=isobox"
+
+
+def _final_status(event_type: str, coderun: dict[str, Any]) -> dict[str, Any] | None:
+    if event_type == "DELETED":
+        return {"phase": "Error", "message": "the CodeRun was deleted before it finished"}
+    status: dict[str, Any] = coderun.get("status") or {}
+    return status if status.get("phase") in FINAL_PHASES else None
+
+
+class CodeRunBackend(Backend):
+    """Runs programs by creating CodeRuns for the isobox operator."""
+
+    name = "coderun"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._namespace = settings.kubernetes_namespace
+        self._call = ApiCaller()
+        self._custom: client.CustomObjectsApi | None = None
+        self._watcher: ObjectWatcher | None = None
+
+    def _api(self) -> client.CustomObjectsApi:
+        if self._custom is None:
+            raise BackendUnavailable("the coderun backend is not started")
+        return self._custom
+
+    async def start(self) -> None:
+        api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
+        self._custom = client.CustomObjectsApi(api_client)
+        custom = self._custom
+
+        def list_coderuns(namespace: str, **kwargs: Any) -> Any:
+            """:return: object"""
+            return custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, CODERUN_PLURAL, **kwargs
+            )
+
+        self._watcher = ObjectWatcher(list_coderuns, self._namespace, MANAGED_SELECTOR)
+        self._watcher.start()
+
+    async def check(self) -> None:
+        try:
+            await self._call(
+                self._api().list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self._namespace,
+                CODERUN_PLURAL,
+                limit=1,
+            )
+        except ApiException as error:
+            raise BackendUnavailable(
+                f"cannot list CodeRuns in {self._namespace}: {error.status} {error.reason} "
+                "(is the CRD installed?)"
+            ) from error
+        except Exception as error:
+            raise BackendUnavailable(f"Kubernetes API unreachable: {error}") from error
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """Create the CodeRun for `spec` and wait for the operator to finish it."""
+        assert self._watcher is not None
+        name = coderun_name(spec.run_id)
+        body = manifests.coderun(name, self._namespace, spec_from_run(spec))
+        done = self._watcher.expect(name, _final_status)
+        try:
+            await self._create(body)
+            status = await self._await(done, spec)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancel(name))
+            raise
+        finally:
+            self._watcher.forget(name)
+        if status.get("phase") == "Error":
+            raise SandboxError(
+                f"CodeRun {name} failed: {status.get('reason', '')} {status.get('message', '')}"
+            )
+        return result_from_status(status)
+
+    async def _create(self, body: dict[str, Any]) -> None:
+        try:
+            await self._call(
+                self._api().create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self._namespace,
+                CODERUN_PLURAL,
+                body,
+            )
+        except ApiException as error:
+            raise BackendUnavailable(
+                f"cannot create the CodeRun: {error.status} {error.reason}"
+            ) from error
+
+    async def _await(self, done: asyncio.Future[dict[str, Any]], spec: RunSpec) -> dict[str, Any]:
+        limit = (
+            self._settings.kubernetes_start_timeout_s
+            + manifests.active_deadline_seconds(spec)
+            + manifests.DEADLINE_GRACE_S
+        )
+        try:
+            return await asyncio.wait_for(done, limit)
+        except TimeoutError as error:
+            raise SandboxError(
+                f"the CodeRun did not finish within {limit:.0f} s; is the isobox operator running?"
+            ) from error
+
+    async def _cancel(self, name: str) -> None:
+        try:
+            await self._call(
+                self._api().patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self._namespace,
+                CODERUN_PLURAL,
+                name,
+                {"spec": {"cancelled": True}},
+            )
+        except ApiException as error:
+            log.warning("cannot cancel CodeRun %s: %s", name, error.reason)
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+        self._call.close()

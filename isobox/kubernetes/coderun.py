@@ -1,0 +1,108 @@
+"""CodeRun conversions: request -> CodeRun spec, CodeRun spec -> request, result <-> status.
+
+Pure functions shared by the CodeRun backend (API side) and the operator.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from isobox.models import ExecutionRequest, RunResult, RunSpec, SourceFile, StageResult
+
+FINAL_PHASES = frozenset({"Succeeded", "Failed", "TimedOut", "Cancelled", "Error"})
+
+
+def coderun_name(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def spec_from_run(spec: RunSpec) -> dict[str, Any]:
+    """The CodeRun spec recording `spec` (what was asked, after the policy's checks)."""
+    main, *extra = spec.files
+    fields: dict[str, Any] = {
+        "language": spec.language.name,
+        "code": main.content.decode(),
+        "runId": spec.run_id,
+        "timeoutSeconds": spec.limits.timeout_s,
+        "memoryMiB": spec.limits.memory_mib,
+    }
+    if spec.stdin:
+        fields["stdin"] = spec.stdin.decode()
+    if spec.args:
+        fields["args"] = list(spec.args)
+    if extra:
+        fields["files"] = [{"name": f.path, "content": f.content.decode()} for f in extra]
+    return fields
+
+
+def request_from_spec(spec: dict[str, Any]) -> ExecutionRequest:
+    """The request a CodeRun spec stands for (validated by pydantic, then by the policy)."""
+    return ExecutionRequest(
+        language=spec.get("language", ""),
+        code=spec.get("code", ""),
+        stdin=spec.get("stdin", ""),
+        args=spec.get("args", []),
+        files=[SourceFile(**entry) for entry in spec.get("files", [])],
+        timeout=spec.get("timeoutSeconds"),
+        memory=spec.get("memoryMiB"),
+    )
+
+
+def phase_of(result: RunResult) -> str:
+    if result.timed_out:
+        return "TimedOut"
+    succeeded = result.exit_code == 0 and result.signal is None and not result.oom_killed
+    return "Succeeded" if succeeded else "Failed"
+
+
+def _stage_status(stage: StageResult) -> dict[str, Any]:
+    return {
+        "exitCode": stage.exit_code,
+        "signal": stage.signal,
+        "timedOut": stage.timed_out,
+        "oomKilled": stage.oom_killed,
+        "stdout": stage.stdout,
+        "stderr": stage.stderr,
+        "stdoutTruncated": stage.stdout_truncated,
+        "stderrTruncated": stage.stderr_truncated,
+        "durationMs": stage.duration_ms,
+    }
+
+
+def status_from_result(result: RunResult) -> dict[str, Any]:
+    status = {"phase": phase_of(result), "finishedAt": now(), **_stage_status(result)}
+    if result.compile is not None:
+        status["compile"] = _stage_status(result.compile)
+    return status
+
+
+def _stage_from_status(status: dict[str, Any]) -> StageResult:
+    return StageResult(
+        stdout=status.get("stdout", ""),
+        stderr=status.get("stderr", ""),
+        exit_code=status.get("exitCode"),
+        signal=status.get("signal"),
+        timed_out=bool(status.get("timedOut", False)),
+        oom_killed=bool(status.get("oomKilled", False)),
+        stdout_truncated=bool(status.get("stdoutTruncated", False)),
+        stderr_truncated=bool(status.get("stderrTruncated", False)),
+        duration_ms=int(status.get("durationMs") or 0),
+    )
+
+
+def result_from_status(status: dict[str, Any]) -> RunResult:
+    compiled = status.get("compile")
+    return RunResult(
+        **_stage_from_status(status).model_dump(),
+        compile=_stage_from_status(compiled) if compiled else None,
+    )
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def age_seconds(timestamp: str) -> float:
+    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return (datetime.now(UTC) - moment).total_seconds()

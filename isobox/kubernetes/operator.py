@@ -1,0 +1,249 @@
+"""The CodeRun operator: reconcile each CodeRun into a sandbox Pod and record the result.
+
+Handlers only create-if-absent, read and patch status; the Pod itself comes from `manifests`,
+the result from `pod_status`, exactly as in the direct Pod backend. State lives in the
+CodeRun status (`phase` is a small state machine), so a restarted operator picks up where the
+old one stopped: pods that finished meanwhile are listed again and recorded then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from isobox.errors import PolicyError
+from isobox.kubernetes import manifests
+from isobox.kubernetes.client import load_api_client
+from isobox.kubernetes.coderun import (
+    FINAL_PHASES,
+    age_seconds,
+    now,
+    request_from_spec,
+    status_from_result,
+)
+from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
+from isobox.kubernetes.pod_status import is_running_or_done, pod_outcome, run_result
+from isobox.languages import LanguageRegistry
+from isobox.launcher import FrameDecoder
+from isobox.policy import build_run_spec
+from isobox.settings import Settings
+
+LOG_CHUNK = 65536
+LOG_READ_FACTOR = 3
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    """The operator's dependencies and the I/O its handlers need."""
+
+    settings: Settings
+    languages: LanguageRegistry
+    core: client.CoreV1Api
+    custom: client.CustomObjectsApi
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, CODERUN_PLURAL, name, {"status": status}
+        )
+
+    def read_coderun(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, CODERUN_PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def read_log(self, namespace: str, name: str, decoder: FrameDecoder, cap: int) -> None:
+        response = self.core.read_namespaced_pod_log(
+            name, namespace, container=manifests.CONTAINER_NAME, _preload_content=False
+        )
+        try:
+            read = 0
+            for chunk in response.stream(LOG_CHUNK):
+                decoder.feed(chunk)
+                read += len(chunk)
+                if read > cap:
+                    break
+        finally:
+            response.release_conn()
+
+    def coderun_settings(self) -> Settings:
+        limit = min(self.settings.output_limit_bytes, self.settings.coderun_output_limit_bytes)
+        return self.settings.model_copy(update={"output_limit_bytes": limit})
+
+    def start(self, body: kopf.Body, logger: kopf.Logger) -> None:
+        name, namespace = body.metadata.name, body.metadata.namespace or ""
+        spec, status = dict(body.spec), dict(body.status)
+        if status.get("phase") in FINAL_PHASES:
+            return
+        if spec.get("cancelled"):
+            self.patch_status(namespace, name, {"phase": "Cancelled", "finishedAt": now()})
+            return
+        run_id = spec.get("runId") or (body.metadata.uid or "").replace("-", "")[:20]
+        try:
+            run_spec = build_run_spec(
+                request_from_spec(spec), self.languages, self.coderun_settings(), run_id=run_id
+            )
+        except (PolicyError, ValidationError) as error:
+            self.patch_status(
+                namespace,
+                name,
+                {"phase": "Error", "reason": "Invalid", "message": str(error), "finishedAt": now()},
+            )
+            return
+        pod = manifests.sandbox_pod(
+            run_spec,
+            namespace,
+            image_pull_policy=self.settings.kubernetes_image_pull_policy,
+            extra_labels={manifests.CODERUN_LABEL: name},
+        )
+        kopf.append_owner_reference(pod, owner=body)
+        if not status.get("phase"):
+            pod_name = pod["metadata"]["name"]
+            self.patch_status(
+                namespace, name, {"phase": "Pending", "runId": run_id, "podName": pod_name}
+            )
+        try:
+            self.core.create_namespaced_pod(namespace, pod)
+        except ApiException as error:
+            if error.status != 409:  # 409: created before a restart; the pod events carry on
+                raise kopf.TemporaryError(
+                    f"cannot create the pod: {error.reason}", delay=5
+                ) from error
+        logger.info("sandbox pod %s for run %s", pod["metadata"]["name"], run_id)
+
+    def observe_pod(self, event_type: str, pod: dict[str, Any], logger: kopf.Logger) -> None:
+        metadata = pod["metadata"]
+        namespace, pod_name = metadata["namespace"], metadata["name"]
+        coderun_name = metadata["labels"][manifests.CODERUN_LABEL]
+        coderun = self.read_coderun(namespace, coderun_name)
+        phase = ((coderun or {}).get("status") or {}).get("phase")
+        if coderun is None or phase in FINAL_PHASES:
+            if event_type != "DELETED":
+                self.delete_pod(namespace, pod_name)
+            return
+        outcome = pod_outcome(event_type, pod)
+        if outcome is None:
+            if phase == "Pending" and is_running_or_done(pod):
+                self.patch_status(namespace, coderun_name, {"phase": "Running", "startedAt": now()})
+            return
+        if outcome.kind == "finished":
+            decoder = FrameDecoder(self.coderun_settings().output_limit_bytes)
+            cap = self.coderun_settings().output_limit_bytes * 2 * LOG_READ_FACTOR + LOG_CHUNK
+            self.read_log(namespace, pod_name, decoder, cap)
+            status = status_from_result(run_result(decoder, pod))
+        else:
+            status = {
+                "phase": "Error",
+                "reason": outcome.reason,
+                "message": outcome.message,
+                "finishedAt": now(),
+            }
+        self.patch_status(namespace, coderun_name, status)
+        logger.info("run %s finished: %s", coderun_name, status["phase"])
+        if event_type != "DELETED":
+            self.delete_pod(namespace, pod_name)
+
+    def cancel(self, body: kopf.Body) -> None:
+        status = dict(body.status)
+        if status.get("phase") in FINAL_PHASES:
+            return
+        namespace, name = body.metadata.namespace or "", body.metadata.name
+        self.patch_status(namespace, name, {"phase": "Cancelled", "finishedAt": now()})
+        if status.get("podName"):
+            self.delete_pod(namespace, status["podName"])
+
+    def expire(self, body: kopf.Body, logger: kopf.Logger) -> None:
+        status = dict(body.status)
+        finished = status.get("finishedAt")
+        if status.get("phase") not in FINAL_PHASES or not finished:
+            return
+        if age_seconds(finished) > self.settings.coderun_retention_s:
+            namespace, name = body.metadata.namespace or "", body.metadata.name
+            try:
+                self.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, CODERUN_PLURAL, name
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+            logger.info("CodeRun %s expired after the retention time", name)
+
+
+def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+    """The operator's handlers, bound to `reconciler`."""
+    registry = kopf.OperatorRegistry()
+    resource = (GROUP, VERSION, CODERUN_PLURAL)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.level = logging.WARNING
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix="kopf.isobox.dev"
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="kopf.isobox.dev"
+        )
+        settings.watching.server_timeout = 300
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    def start_run(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+        reconciler.start(body, logger)
+
+    @kopf.on.field(*resource, field="spec.cancelled", registry=registry)
+    def cancel_run(body: kopf.Body, new: Any, **_: Any) -> None:
+        if new:
+            reconciler.cancel(body)
+
+    @kopf.on.event(
+        "", "v1", "pods", labels={manifests.CODERUN_LABEL: kopf.PRESENT}, registry=registry
+    )
+    def pod_changed(type: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+        reconciler.observe_pod(type or "LISTED", _plain(body), logger)
+
+    @kopf.timer(*resource, interval=reconciler.settings.coderun_gc_interval_s, registry=registry)
+    def expire_run(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+        reconciler.expire(body, logger)
+
+    return registry
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
+
+
+def run_operator(settings: Settings) -> None:
+    """Run the operator in the sandbox namespace until interrupted."""
+    api_client = load_api_client()
+    reconciler = Reconciler(
+        settings=settings,
+        languages=LanguageRegistry.load(settings.languages_file),
+        core=client.CoreV1Api(api_client),
+        custom=client.CustomObjectsApi(api_client),
+    )
+    asyncio.run(
+        kopf.operator(
+            registry=build_registry(reconciler),
+            namespaces=[settings.kubernetes_namespace],
+            standalone=True,
+        )
+    )

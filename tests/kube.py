@@ -1,0 +1,112 @@
+"""Helpers for tests on the cluster that KUBECONFIG names (any cluster: this repo's or kind)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from isobox.kubernetes import manifests
+
+
+def api_client() -> client.ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def create_sandbox_namespace(api: client.ApiClient, name: str) -> None:
+    core = client.CoreV1Api(api)
+    with contextlib.suppress(ApiException):
+        core.delete_namespace(name)
+    wait_until(lambda: _namespace_gone(core, name), 120, f"old namespace {name} to go")
+    core.create_namespace(manifests.sandbox_namespace(name))
+    client.NetworkingV1Api(api).create_namespaced_network_policy(
+        name, manifests.deny_all_network_policy(name)
+    )
+    # The controller-manager creates the default ServiceAccount; pods wait for it.
+    wait_until(lambda: _has_default_account(core, name), 60, "the default ServiceAccount")
+
+
+def delete_namespace(api: client.ApiClient, name: str) -> None:
+    with contextlib.suppress(ApiException):
+        client.CoreV1Api(api).delete_namespace(name)
+
+
+def _namespace_gone(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespace(name)
+    except ApiException as error:
+        return error.status == 404
+    return False
+
+
+def _has_default_account(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        core.read_namespaced_service_account("default", name)
+    except ApiException:
+        return False
+    return True
+
+
+def apply_coderun_crd(api: client.ApiClient) -> None:
+    extensions = client.ApiextensionsV1Api(api)
+    crd = manifests.coderun_crd()
+    try:
+        existing = extensions.read_custom_resource_definition(crd["metadata"]["name"])
+        crd["metadata"]["resourceVersion"] = existing.metadata.resource_version
+        extensions.replace_custom_resource_definition(crd["metadata"]["name"], crd)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        extensions.create_custom_resource_definition(crd)
+    wait_until(lambda: _crd_established(extensions, crd["metadata"]["name"]), 60, "the CRD")
+
+
+def _crd_established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
+    conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
+@contextlib.contextmanager
+def operator_process(namespace: str, log_path: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`isobox operator` as a real process watching `namespace`."""
+    environment = {**os.environ, "ISOBOX_KUBERNETES_NAMESPACE": namespace, **env}
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "isobox", "operator"], env=environment, stdout=log, stderr=log
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def kubectl(*args: str) -> str:
+    return subprocess.run(["kubectl", *args], check=True, capture_output=True, text=True).stdout
+
+
+def dump(obj: object) -> str:
+    return yaml.safe_dump(obj)
