@@ -17,9 +17,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import httpx
 
@@ -30,19 +29,57 @@ PYTHON_IMAGE = "localhost/isobox/runtime-python:0.1.0"
 def bare_bwrap() -> None:
     bwrap = shutil.which("bwrap") or "bwrap"
     subprocess.run(
-        [bwrap, "--unshare-all", "--die-with-parent", "--as-pid-1", "--ro-bind", "/usr", "/usr",
-         "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
-         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv",
-         "/usr/bin/python3", "-c", HELLO],
-        check=True, capture_output=True,
+        [
+            bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--as-pid-1",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--clearenv",
+            "/usr/bin/python3",
+            "-c",
+            HELLO,
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
 def bare_docker() -> None:
     subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "--user", "10001:10001",
-         "--entrypoint", "python3", PYTHON_IMAGE, "-c", HELLO],
-        check=True, capture_output=True,
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "10001:10001",
+            "--entrypoint",
+            "python3",
+            PYTHON_IMAGE,
+            "-c",
+            HELLO,
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
@@ -50,11 +87,28 @@ def bare_kubectl(namespace: str) -> Callable[[], None]:
     def run() -> None:
         name = f"bench-{time.monotonic_ns()}"
         subprocess.run(
-            ["kubectl", "run", name, "-n", namespace, "--rm", "-i", "--restart=Never", "--quiet",
-             f"--image={PYTHON_IMAGE}", "--image-pull-policy=Never", "--command", "--",
-             "python3", "-c", HELLO],
-            check=True, capture_output=True,
+            [
+                "kubectl",
+                "run",
+                name,
+                "-n",
+                namespace,
+                "--rm",
+                "-i",
+                "--restart=Never",
+                "--quiet",
+                f"--image={PYTHON_IMAGE}",
+                "--image-pull-policy=Never",
+                "--command",
+                "--",
+                "python3",
+                "-c",
+                HELLO,
+            ],
+            check=True,
+            capture_output=True,
         )
+
     return run
 
 
@@ -67,8 +121,14 @@ def free_port() -> int:
 @contextmanager
 def isobox_server(backend: str, namespace: str) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "ISOBOX_BACKEND": backend, "LOG_LEVEL": "warning",
-           "ISOBOX_KUBERNETES_NAMESPACE": namespace, "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "ISOBOX_BACKEND": backend,
+        "LOG_LEVEL": "warning",
+        "ISOBOX_KUBERNETES_NAMESPACE": namespace,
+        "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
+    }
     server = subprocess.Popen([sys.executable, "-m", "isobox", "serve"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -100,6 +160,7 @@ def p95(samples: list[float]) -> float:
 
 def measure(backend: str, bare: Callable[[], None], runs: int, namespace: str) -> None:
     with isobox_server(backend, namespace) as url, httpx.Client(timeout=120) as client:
+
         def via_isobox() -> None:
             response = client.post(f"{url}/execute", json={"language": "python", "code": HELLO})
             assert response.json()["stdout"] == "Hello from isobox!\n", response.text
@@ -110,9 +171,11 @@ def measure(backend: str, bare: Callable[[], None], runs: int, namespace: str) -
             baseline.append(timed(bare))
             isobox.append(timed(via_isobox))
     base_median, iso_median = statistics.median(baseline), statistics.median(isobox)
-    print(f"{backend:<11} bare median {base_median:7.1f} ms  p95 {p95(baseline):7.1f} ms | "
-          f"isobox median {iso_median:7.1f} ms  p95 {p95(isobox):7.1f} ms | "
-          f"ratio {iso_median / base_median:4.2f}  (n={runs})")
+    print(
+        f"{backend:<11} bare median {base_median:7.1f} ms  p95 {p95(baseline):7.1f} ms | "
+        f"isobox median {iso_median:7.1f} ms  p95 {p95(isobox):7.1f} ms | "
+        f"ratio {iso_median / base_median:4.2f}  (n={runs})"
+    )
 
 
 def main() -> None:
@@ -127,7 +190,9 @@ def main() -> None:
         "kubernetes": bare_kubectl(args.namespace),
         "coderun": bare_kubectl(args.namespace),
     }
-    print(f"hello world in python, {args.runs} alternating runs each, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"hello world in python, {args.runs} alternating runs each, {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     for backend in args.backends.split(","):
         measure(backend, baselines[backend], args.runs, args.namespace)
 

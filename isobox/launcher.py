@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from isobox.models import RunResult, RunSpec, StageResult
 from isobox.output import CappedBuffer
@@ -97,7 +97,7 @@ class FrameDecoder:
             self._line(bytes(line))
 
     # Frame tag -> (stage, stream); `r` carries its stage inside the JSON.
-    _STREAM_TAGS = {
+    _STREAM_TAGS: ClassVar[dict[bytes, tuple[str, str]]] = {
         b"o": ("run", "stdout"),
         b"e": ("run", "stderr"),
         b"co": ("compile", "stdout"),

@@ -77,7 +77,9 @@ def _crd_established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
 
 
 @contextlib.contextmanager
-def operator_process(namespace: str, log_path: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def operator_process(
+    namespace: str, log_path: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """`isobox operator` as a real process watching `namespace`."""
     environment = {**os.environ, "ISOBOX_KUBERNETES_NAMESPACE": namespace, **env}
     with log_path.open("ab") as log:

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from isobox.backends.base import Backend
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.kubernetes import manifests
-from isobox.kubernetes.client import ApiCaller, load_api_client
+from isobox.kubernetes.client import ApiCaller, load_api_client, read_sandbox_log
 from isobox.kubernetes.pod_status import PodOutcome, pod_outcome, run_result
 from isobox.kubernetes.watcher import ObjectWatcher
 from isobox.launcher import FrameDecoder
@@ -29,9 +29,6 @@ from isobox.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LOG_CHUNK = 65536
-# Framing costs a third over the raw bytes; both streams share one log.
-LOG_READ_FACTOR = 3
 WATCH_SYNC_TIMEOUT_S = 30
 # Sandbox pods this backend did not delete (its process was killed) are removed this long
 # after they finished, by whichever instance runs the janitor.
@@ -149,28 +146,15 @@ class KubernetesBackend(Backend):
             raise SandboxError("the sandbox pod was deleted before it finished")
         decoder = FrameDecoder(spec.limits.output_bytes)
         name = outcome.pod["metadata"]["name"]
-        cap = spec.limits.output_bytes * 2 * LOG_READ_FACTOR + LOG_CHUNK
-        await self._call(self._read_log, name, decoder, cap)
+        await self._call(
+            read_sandbox_log, self._api(), self._namespace, name, decoder, spec.limits.output_bytes
+        )
         result = run_result(decoder, outcome.pod)
         if not result.duration_ms:
             result = result.model_copy(
                 update={"duration_ms": int((time.monotonic() - started) * 1000)}
             )
         return result
-
-    def _read_log(self, name: str, decoder: FrameDecoder, cap: int) -> None:
-        response = self._api().read_namespaced_pod_log(
-            name, self._namespace, container=manifests.CONTAINER_NAME, _preload_content=False
-        )
-        try:
-            read = 0
-            for chunk in response.stream(LOG_CHUNK):
-                decoder.feed(chunk)
-                read += len(chunk)
-                if read > cap:
-                    break
-        finally:
-            response.release_conn()
 
     async def _delete(self, name: str) -> None:
         try:
@@ -195,12 +179,13 @@ class KubernetesBackend(Backend):
         pods = self._api().list_namespaced_pod(self._namespace, label_selector=DIRECT_POD_SELECTOR)
         now = time.time()
         for pod in pods.items:
-            created = pod.metadata.creation_timestamp.timestamp()
-            deadline = pod.spec.active_deadline_seconds or 0
-            if now - created > deadline + self._settings.kubernetes_start_timeout_s + ORPHAN_AGE_S:
+            metadata: Any = pod.metadata
+            deadline = getattr(pod.spec, "active_deadline_seconds", None) or 0
+            age = now - metadata.creation_timestamp.timestamp()
+            if age > deadline + self._settings.kubernetes_start_timeout_s + ORPHAN_AGE_S:
                 with contextlib.suppress(ApiException):
                     self._api().delete_namespaced_pod(
-                        pod.metadata.name, self._namespace, grace_period_seconds=0
+                        str(metadata.name), self._namespace, grace_period_seconds=0
                     )
 
     async def close(self) -> None:

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Writes its own pid into each cgroup.procs named before "--", then execs the rest.
-JOIN_CGROUPS_SCRIPT = 'for f do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+JOIN_CGROUPS_SCRIPT = (
+    'for f do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+)
 
 READ_CHUNK = 65536
 TMP_MIB = 16

@@ -16,17 +16,23 @@ from typing import Any, TypeVar
 
 from kubernetes import client, config
 
+from isobox.kubernetes.manifests import CONTAINER_NAME
+from isobox.launcher import FrameDecoder
+
 T = TypeVar("T")
 CALL_THREADS = 16
+LOG_CHUNK = 65536
+# Framing costs a third over the raw bytes, and both streams share one log.
+LOG_READ_FACTOR = 3
 
 
 def load_api_client(pool_size: int = 64) -> client.ApiClient:
     """In-cluster credentials when running in a pod, else the kubeconfig (`KUBECONFIG`)."""
     configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
-        config.load_kube_config(client_configuration=configuration)
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
 
@@ -43,3 +49,22 @@ class ApiCaller:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def read_sandbox_log(
+    core: client.CoreV1Api, namespace: str, pod: str, decoder: FrameDecoder, output_limit: int
+) -> None:
+    """Feed the sandbox container's log to `decoder`, reading no more than the limits allow."""
+    cap = output_limit * 2 * LOG_READ_FACTOR + LOG_CHUNK
+    response: Any = core.read_namespaced_pod_log(
+        pod, namespace, container=CONTAINER_NAME, _preload_content=False
+    )
+    try:
+        read = 0
+        for chunk in response.stream(LOG_CHUNK):
+            decoder.feed(chunk)
+            read += len(chunk)
+            if read > cap:
+                break
+    finally:
+        response.release_conn()

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from isobox.errors import PolicyError
 from isobox.kubernetes import manifests
-from isobox.kubernetes.client import load_api_client
+from isobox.kubernetes.client import load_api_client, read_sandbox_log
 from isobox.kubernetes.coderun import (
     FINAL_PHASES,
     age_seconds,
@@ -34,9 +34,6 @@ from isobox.languages import LanguageRegistry
 from isobox.launcher import FrameDecoder
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
-
-LOG_CHUNK = 65536
-LOG_READ_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -55,14 +52,14 @@ class Reconciler:
 
     def read_coderun(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            found: Any = self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, CODERUN_PLURAL, name
             )
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
-        return found
+        return dict(found)
 
     def delete_pod(self, namespace: str, name: str) -> None:
         try:
@@ -70,20 +67,6 @@ class Reconciler:
         except ApiException as error:
             if error.status != 404:
                 raise
-
-    def read_log(self, namespace: str, name: str, decoder: FrameDecoder, cap: int) -> None:
-        response = self.core.read_namespaced_pod_log(
-            name, namespace, container=manifests.CONTAINER_NAME, _preload_content=False
-        )
-        try:
-            read = 0
-            for chunk in response.stream(LOG_CHUNK):
-                decoder.feed(chunk)
-                read += len(chunk)
-                if read > cap:
-                    break
-        finally:
-            response.release_conn()
 
     def coderun_settings(self) -> Settings:
         limit = min(self.settings.output_limit_bytes, self.settings.coderun_output_limit_bytes)
@@ -122,7 +105,7 @@ class Reconciler:
                 namespace, name, {"phase": "Pending", "runId": run_id, "podName": pod_name}
             )
         try:
-            self.core.create_namespaced_pod(namespace, pod)
+            self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
         except ApiException as error:
             if error.status != 409:  # 409: created before a restart; the pod events carry on
                 raise kopf.TemporaryError(
@@ -146,9 +129,9 @@ class Reconciler:
                 self.patch_status(namespace, coderun_name, {"phase": "Running", "startedAt": now()})
             return
         if outcome.kind == "finished":
-            decoder = FrameDecoder(self.coderun_settings().output_limit_bytes)
-            cap = self.coderun_settings().output_limit_bytes * 2 * LOG_READ_FACTOR + LOG_CHUNK
-            self.read_log(namespace, pod_name, decoder, cap)
+            limit = self.coderun_settings().output_limit_bytes
+            decoder = FrameDecoder(limit)
+            read_sandbox_log(self.core, namespace, pod_name, decoder, limit)
             status = status_from_result(run_result(decoder, pod))
         else:
             status = {

@@ -35,7 +35,7 @@ class _Waiter(Generic[T]):
 
 
 class ObjectWatcher:
-    """Watches objects of one kind in one namespace (`list_function` is e.g. list_namespaced_pod)."""
+    """Watches one kind of object in one namespace, e.g. `list_function=list_namespaced_pod`."""
 
     def __init__(
         self,
@@ -63,7 +63,7 @@ class ObjectWatcher:
     def stop(self) -> None:
         self._stop.set()
         if self._watch is not None:
-            self._watch.stop()
+            self._watch.stop()  # type: ignore[no-untyped-call]
 
     def expect(self, name: str, predicate: Predicate[T]) -> asyncio.Future[T]:
         """A future resolved with predicate's first non-None answer about object `name`.
@@ -98,9 +98,10 @@ class ObjectWatcher:
         for item in document.get("items", []):
             self._deliver("LISTED", item)
         self.synced.set()
-        self._watch = watch.Watch(return_type="object")  # events stay plain dicts
+        # return_type "object": events stay plain dicts; the client ships no types for watch.
+        self._watch = watch.Watch(return_type="object")  # type: ignore[no-untyped-call]
         try:
-            for event in self._watch.stream(
+            for event in self._watch.stream(  # type: ignore[no-untyped-call]
                 self._list,
                 self._namespace,
                 label_selector=self._selector,
@@ -115,7 +116,7 @@ class ObjectWatcher:
                     raise ApiException(reason=str(event["object"]))
                 self._deliver(event["type"], event["object"])
         finally:
-            self._watch.stop()
+            self._watch.stop()  # type: ignore[no-untyped-call]
 
     def _deliver(self, event_type: str, item: Object) -> None:
         loop = self._loop

@@ -19,7 +19,9 @@ async def client():
 
 async def post(client, body: object, raw: bytes | None = None):
     content = raw if raw is not None else json.dumps(body).encode()
-    return await client.post("/execute", content=content, headers={"content-type": "application/json"})
+    return await client.post(
+        "/execute", content=content, headers={"content-type": "application/json"}
+    )
 
 
 async def test_health_reports_the_service_and_version(client):
@@ -59,7 +61,11 @@ async def test_openapi_documents_execute(client):
         ({"language": "python", "code": "x", "memory": 10**7}, 422, "memory"),
         ({"language": "python", "code": "x", "args": "notalist"}, 422, "args"),
         ({"language": "python", "code": "x", "args": ["\u0000"]}, 422, "args[0]"),
-        ({"language": "python", "code": "x", "files": [{"name": "../etc", "content": ""}]}, 422, "files[0].name"),
+        (
+            {"language": "python", "code": "x", "files": [{"name": "../etc", "content": ""}]},
+            422,
+            "files[0].name",
+        ),
         ({"language": "python", "code": "x", "files": [{"name": "a"}]}, 422, "files[0].content"),
         ({"language": "python", "code": "x", "colour": "blue"}, 422, "colour"),
         ({"language": "python", "code": "x" * 20000}, 413, "code"),
@@ -73,9 +79,7 @@ async def test_bad_requests_name_the_offending_field(client, body, status, field
     assert response.json()["message"]
 
 
-@pytest.mark.parametrize(
-    "raw", [b'{"language": "python", "code": "\xff\xfe"}', b"{not json", b""]
-)
+@pytest.mark.parametrize("raw", [b'{"language": "python", "code": "\xff\xfe"}', b"{not json", b""])
 async def test_undecodable_bodies_are_400(client, raw):
     response = await post(client, None, raw=raw)
     assert response.status_code in {400, 422}
@@ -83,7 +87,9 @@ async def test_undecodable_bodies_are_400(client, raw):
 
 
 async def test_an_oversized_body_is_413_before_parsing(client):
-    response = await post(client, None, raw=b'{"language": "python", "code": "' + b"x" * 70000 + b'"}')
+    response = await post(
+        client, None, raw=b'{"language": "python", "code": "' + b"x" * 70000 + b'"}'
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "request_too_large"
 
@@ -97,4 +103,5 @@ async def test_a_failing_program_is_still_a_200(client):
     response = await post(client, {"language": "python", "code": "print(undefined_variable)"})
     assert response.status_code == 200
     body = response.json()
-    assert body["exit_code"] == 1 and "NameError" in body["stderr"]
+    assert body["exit_code"] == 1
+    assert "NameError" in body["stderr"]

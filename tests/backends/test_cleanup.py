@@ -5,8 +5,8 @@ Named to sort after test_behaviour.py; pytest runs the files of a folder in name
 
 from __future__ import annotations
 
-import tempfile
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,9 @@ def test_no_bubblewrap_process_or_run_cgroup_is_left():
 def test_no_sandbox_container_is_left():
     listed = subprocess.run(
         ["docker", "ps", "-aq", "--filter", "label=isobox.dev/run-id"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert listed.strip() == ""
 
@@ -45,7 +47,11 @@ def test_no_sandbox_pod_is_left(sandbox_namespace):
 
     core = client.CoreV1Api(kube.api_client())
     kube.wait_until(
-        lambda: not core.list_namespaced_pod(sandbox_namespace, label_selector=manifests.SANDBOX_SELECTOR).items,
+        lambda: (
+            not core.list_namespaced_pod(
+                sandbox_namespace, label_selector=manifests.SANDBOX_SELECTOR
+            ).items
+        ),
         30,
         "sandbox pods to be deleted",
     )

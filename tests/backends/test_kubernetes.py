@@ -25,7 +25,9 @@ def api(sandbox_namespace):
 
 async def execute(backend: str, code: str, language: str = "bash", **fields) -> dict:
     async with api_client(backend_settings(backend)) as client:
-        response = await client.post("/execute", json={"language": language, "code": code, **fields})
+        response = await client.post(
+            "/execute", json={"language": language, "code": code, **fields}
+        )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -40,7 +42,8 @@ async def test_no_service_account_token_and_no_api_access(backend, api, operator
     )
     result = await execute(backend, code, timeout=15)
     assert "No such file or directory" in result["stdout"]
-    assert "api-blocked" in result["stdout"] and "API-REACHED" not in result["stdout"]
+    assert "api-blocked" in result["stdout"]
+    assert "API-REACHED" not in result["stdout"]
 
 
 def test_the_namespace_enforces_restricted_and_refuses_a_root_pod(api):
@@ -51,12 +54,20 @@ def test_the_namespace_enforces_restricted_and_refuses_a_root_pod(api):
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "root-pod"},
-        "spec": {"containers": [{"name": "c", "image": "localhost/isobox/runtime-bash:0.1.0",
-                                 "securityContext": {"runAsUser": 0}}]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "localhost/isobox/runtime-bash:0.1.0",
+                    "securityContext": {"runAsUser": 0},
+                }
+            ]
+        },
     }
     with pytest.raises(ApiException) as refused:
         core.create_namespaced_pod(SANDBOX_NAMESPACE, root_pod)
-    assert refused.value.status == 403 and "PodSecurity" in refused.value.body
+    assert refused.value.status == 403
+    assert "PodSecurity" in refused.value.body
 
 
 async def test_kubectl_get_coderuns_shows_the_finished_runs(operator):
@@ -73,33 +84,63 @@ async def test_kubectl_get_coderuns_shows_the_finished_runs(operator):
 async def test_a_run_survives_an_operator_restart(api, quiet_namespace, tmp_path):
     custom = k8s.CustomObjectsApi(api)
     name = "restart-probe"
-    body = manifests.coderun(name, quiet_namespace, {"language": "bash", "code": "sleep 6; echo survived"})
-    with kube.operator_process(quiet_namespace, tmp_path / "first.log", ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never") as first:
-        custom.create_namespaced_custom_object(manifests.GROUP, manifests.VERSION, quiet_namespace, manifests.CODERUN_PLURAL, body)
-        kube.wait_until(lambda: _phase(custom, quiet_namespace, name) in {"Pending", "Running"}, 60, "the run to start")
+    body = manifests.coderun(
+        name, quiet_namespace, {"language": "bash", "code": "sleep 6; echo survived"}
+    )
+    with kube.operator_process(
+        quiet_namespace, tmp_path / "first.log", ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never"
+    ) as first:
+        custom.create_namespaced_custom_object(
+            manifests.GROUP, manifests.VERSION, quiet_namespace, manifests.CODERUN_PLURAL, body
+        )
+        kube.wait_until(
+            lambda: _phase(custom, quiet_namespace, name) in {"Pending", "Running"},
+            60,
+            "the run to start",
+        )
         first.kill()  # dies mid-run, no chance to clean up
         first.wait()
     await asyncio.sleep(7)  # the pod finishes while no operator runs
     assert _phase(custom, quiet_namespace, name) not in {"Succeeded"}
-    with kube.operator_process(quiet_namespace, tmp_path / "second.log", ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never"):
-        kube.wait_until(lambda: _phase(custom, quiet_namespace, name) == "Succeeded", 90, "the run to be recorded")
+    with kube.operator_process(
+        quiet_namespace, tmp_path / "second.log", ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never"
+    ):
+        kube.wait_until(
+            lambda: _phase(custom, quiet_namespace, name) == "Succeeded",
+            90,
+            "the run to be recorded",
+        )
         status = _status(custom, quiet_namespace, name)
-        assert status["stdout"] == "survived\n" and status["exitCode"] == 0
-        kube.wait_until(lambda: not _pods_of(api, quiet_namespace, name), 30, "the pod to be deleted")
+        assert status["stdout"] == "survived\n"
+        assert status["exitCode"] == 0
+        kube.wait_until(
+            lambda: not _pods_of(api, quiet_namespace, name), 30, "the pod to be deleted"
+        )
 
 
 def test_retention_deletes_old_coderuns(api, quiet_namespace, tmp_path):
     custom = k8s.CustomObjectsApi(api)
     name = "retention-probe"
-    body = manifests.coderun(name, quiet_namespace, {"language": "bash", "code": "echo short-lived"})
+    body = manifests.coderun(
+        name, quiet_namespace, {"language": "bash", "code": "echo short-lived"}
+    )
     with kube.operator_process(
-        quiet_namespace, tmp_path / "op.log", ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never",
-        ISOBOX_CODERUN_RETENTION_S="2", ISOBOX_CODERUN_GC_INTERVAL_S="1",
+        quiet_namespace,
+        tmp_path / "op.log",
+        ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never",
+        ISOBOX_CODERUN_RETENTION_S="2",
+        ISOBOX_CODERUN_GC_INTERVAL_S="1",
     ):
-        custom.create_namespaced_custom_object(manifests.GROUP, manifests.VERSION, quiet_namespace, manifests.CODERUN_PLURAL, body)
-        kube.wait_until(lambda: _phase(custom, quiet_namespace, name) == "Succeeded", 90, "the run to finish")
+        custom.create_namespaced_custom_object(
+            manifests.GROUP, manifests.VERSION, quiet_namespace, manifests.CODERUN_PLURAL, body
+        )
+        kube.wait_until(
+            lambda: _phase(custom, quiet_namespace, name) == "Succeeded", 90, "the run to finish"
+        )
         started = time.monotonic()
-        kube.wait_until(lambda: _phase(custom, quiet_namespace, name) is None, 30, "retention to delete it")
+        kube.wait_until(
+            lambda: _phase(custom, quiet_namespace, name) is None, 30, "retention to delete it"
+        )
         assert time.monotonic() - started >= 1
 
 
@@ -114,7 +155,9 @@ def quiet_namespace(api):
 
 def _status(custom: k8s.CustomObjectsApi, namespace: str, name: str) -> dict:
     try:
-        found = custom.get_namespaced_custom_object(manifests.GROUP, manifests.VERSION, namespace, manifests.CODERUN_PLURAL, name)
+        found = custom.get_namespaced_custom_object(
+            manifests.GROUP, manifests.VERSION, namespace, manifests.CODERUN_PLURAL, name
+        )
     except ApiException as error:
         if error.status == 404:
             return {"phase": None}
@@ -127,6 +170,8 @@ def _phase(custom: k8s.CustomObjectsApi, namespace: str, name: str) -> str | Non
 
 
 def _pods_of(api, namespace: str, coderun: str) -> list:
-    return k8s.CoreV1Api(api).list_namespaced_pod(
-        namespace, label_selector=f"{manifests.CODERUN_LABEL}={coderun}"
-    ).items
+    return (
+        k8s.CoreV1Api(api)
+        .list_namespaced_pod(namespace, label_selector=f"{manifests.CODERUN_LABEL}={coderun}")
+        .items
+    )

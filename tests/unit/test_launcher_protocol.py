@@ -41,7 +41,9 @@ def test_large_bundles_are_split_below_the_kernel_string_limit():
 
 
 def test_streams_are_rebuilt_apart_from_any_chunking():
-    stream = frame("o", b"out1\n") + frame("e", b"err\n") + frame("o", b"out2\n") + report(exit_code=3)
+    stream = (
+        frame("o", b"out1\n") + frame("e", b"err\n") + frame("o", b"out2\n") + report(exit_code=3)
+    )
     decoder = FrameDecoder(limit=1024)
     for index in range(0, len(stream), 7):
         decoder.feed(stream[index : index + 7])
@@ -55,15 +57,18 @@ def test_output_beyond_the_limit_is_dropped_and_flagged():
     decoder.feed(frame("o", b"0123456789abcdef") + report())
     result = decoder.result()
     assert result.stdout == "0123456789"
-    assert result.stdout_truncated and not result.stderr_truncated
+    assert result.stdout_truncated
+    assert not result.stderr_truncated
 
 
 def test_compile_frames_go_to_the_compile_stage():
     decoder = FrameDecoder(limit=100)
     decoder.feed(frame("ce", b"syntax error") + report(stage="compile", exit_code=1))
     result = decoder.result()
-    assert result.compile is not None and result.compile.stderr == "syntax error"
-    assert result.stderr == "" and decoder.has_report()
+    assert result.compile is not None
+    assert result.compile.stderr == "syntax error"
+    assert result.stderr == ""
+    assert decoder.has_report()
 
 
 def test_garbage_lines_are_counted_not_trusted():

@@ -30,14 +30,18 @@ def test_pod_has_no_token_no_service_links_no_host_namespaces_no_dns():
     spec = POD["spec"]
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
-    assert not (spec["hostNetwork"] or spec["hostPID"] or spec["hostIPC"])
-    assert spec["dnsPolicy"] == "None" and spec["dnsConfig"]["nameservers"] == ["127.0.0.1"]
+    assert not (spec["hostNetwork"])
+    assert not (spec["hostPID"])
+    assert not (spec["hostIPC"])
+    assert spec["dnsPolicy"] == "None"
+    assert spec["dnsConfig"]["nameservers"] == ["127.0.0.1"]
 
 
 def test_pod_meets_restricted_and_more():
     pod_context = POD["spec"]["securityContext"]
     context = CONTAINER["securityContext"]
-    assert pod_context["runAsNonRoot"] and pod_context["runAsUser"] == 10001
+    assert pod_context["runAsNonRoot"]
+    assert pod_context["runAsUser"] == 10001
     assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}
     assert context["allowPrivilegeEscalation"] is False
     assert context["privileged"] is False
@@ -67,7 +71,8 @@ def test_labels_identify_the_run_and_match_the_deny_all_policy():
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["spec"]["ingress"] == [] and policy["spec"]["egress"] == []
+    assert policy["spec"]["ingress"] == []
+    assert policy["spec"]["egress"] == []
 
 
 def test_the_code_travels_in_the_launcher_bundle():

@@ -1,0 +1,92 @@
+"""Pure Kubernetes logic: when a pod is done, what it reported, and CodeRun round trips."""
+
+import base64
+import json
+
+from isobox.kubernetes.coderun import (
+    phase_of,
+    request_from_spec,
+    result_from_status,
+    spec_from_run,
+    status_from_result,
+)
+from isobox.kubernetes.pod_status import pod_outcome, run_result
+from isobox.languages import LanguageRegistry
+from isobox.launcher import FrameDecoder
+from isobox.models import ExecutionRequest, RunResult, SourceFile
+from isobox.policy import build_run_spec
+from isobox.settings import Settings
+
+
+def pod(phase="Running", reason=None, waiting=None, terminated=None):
+    state = {}
+    if waiting:
+        state["waiting"] = {"reason": waiting, "message": "why"}
+    if terminated:
+        state["terminated"] = terminated
+    status = {"phase": phase, "containerStatuses": [{"name": "sandbox", "state": state}]}
+    if reason:
+        status["reason"] = reason
+    return {"metadata": {"name": "p"}, "status": status}
+
+
+def decoder_with(*lines: bytes) -> FrameDecoder:
+    decoder = FrameDecoder(1024)
+    decoder.feed(b"".join(lines))
+    return decoder
+
+
+def test_running_pods_are_not_done_and_terminal_ones_are():
+    assert pod_outcome("MODIFIED", pod("Pending")) is None
+    assert pod_outcome("MODIFIED", pod("Running")) is None
+    assert pod_outcome("MODIFIED", pod("Succeeded")).kind == "finished"
+    assert pod_outcome("MODIFIED", pod("Failed")).kind == "finished"
+    assert pod_outcome("DELETED", pod("Running")).kind == "deleted"
+
+
+def test_a_pod_that_can_never_start_is_reported_at_once():
+    outcome = pod_outcome("MODIFIED", pod("Pending", waiting="ErrImageNeverPull"))
+    assert (outcome.kind, outcome.reason) == ("failed_to_start", "ErrImageNeverPull")
+    assert pod_outcome("MODIFIED", pod("Pending", waiting="ContainerCreating")) is None
+
+
+def test_the_launcher_report_wins_and_oom_is_added_from_the_status():
+    report = b'r {"stage":"run","exit_code":null,"signal":"SIGKILL","oom_killed":false}\n'
+    out = b"o " + base64.b64encode(b"hi") + b"\n"
+    result = run_result(
+        decoder_with(out, report), pod("Failed", terminated={"reason": "OOMKilled", "exitCode": 137})
+    )
+    assert (result.stdout, result.signal, result.oom_killed) == ("hi", "SIGKILL", True)
+
+
+def test_without_a_report_the_deadline_means_timed_out():
+    result = run_result(decoder_with(), pod("Failed", reason="DeadlineExceeded"))
+    assert result.timed_out and result.signal == "SIGKILL" and result.exit_code is None
+
+
+def test_without_a_report_the_container_exit_code_is_used():
+    result = run_result(decoder_with(), pod("Failed", terminated={"reason": "Error", "exitCode": 3}))
+    assert (result.exit_code, result.signal) == (3, None)
+
+
+def test_coderun_spec_records_the_run_and_converts_back_to_the_same_request():
+    request = ExecutionRequest(
+        language="py", code="print(1)", stdin="in", args=["a"], timeout=5, memory=128,
+        files=[SourceFile(name="d/x.txt", content="x")],
+    )
+    spec = build_run_spec(request, LanguageRegistry.load(), Settings())
+    fields = spec_from_run(spec)
+    assert fields["language"] == "python" and fields["runId"] == spec.run_id
+    again = build_run_spec(request_from_spec(fields), LanguageRegistry.load(), Settings(), spec.run_id)
+    assert again == spec
+    json.dumps(fields)  # serialisable as the CodeRun spec
+
+
+def test_status_round_trip_and_phases():
+    result = RunResult(stdout="o", stderr="e", exit_code=0, duration_ms=5)
+    status = status_from_result(result)
+    assert status["phase"] == "Succeeded" and status["finishedAt"].endswith("Z")
+    assert result_from_status(status) == result
+    assert phase_of(RunResult(exit_code=1)) == "Failed"
+    assert phase_of(RunResult(timed_out=True, signal="SIGKILL")) == "TimedOut"
+    assert phase_of(RunResult(exit_code=None, signal="SIGKILL", oom_killed=True)) == "Failed"
