@@ -31,8 +31,15 @@ SANDBOX_ENV = {
 }
 
 
-def bundle_document(spec: RunSpec) -> dict[str, Any]:
-    """The launcher's input for `spec`, as JSON-ready data."""
+def bundle_document(
+    spec: RunSpec, isolation_probes: list[str] | None = None, isolation_wait_s: float = 0
+) -> dict[str, Any]:
+    """The launcher's input for `spec`, as JSON-ready data.
+
+    `isolation_probes` are "host:port" addresses (with $VARS from the container environment)
+    that must refuse connections before the program may start: the fail-closed check that the
+    sandbox's network policy is in force.
+    """
     compile_command = spec.compile_command
     return {
         "workdir": WORKDIR,
@@ -48,12 +55,14 @@ def bundle_document(spec: RunSpec) -> dict[str, Any]:
         "timeout_ms": int(spec.limits.timeout_s * 1000),
         "output_limit": spec.limits.output_bytes,
         "env": SANDBOX_ENV,
+        "isolation_probes": isolation_probes or [],
+        "isolation_wait_ms": int(isolation_wait_s * 1000),
     }
 
 
-def bundle_environment(spec: RunSpec) -> dict[str, str]:
-    """Environment variables carrying the bundle for `spec`."""
-    payload = base64.b64encode(json.dumps(bundle_document(spec)).encode()).decode()
+def bundle_environment(spec: RunSpec, **options: Any) -> dict[str, str]:
+    """Environment variables carrying the bundle for `spec` (options: see bundle_document)."""
+    payload = base64.b64encode(json.dumps(bundle_document(spec, **options)).encode()).decode()
     chunks = [
         payload[i : i + BUNDLE_CHUNK_CHARS] for i in range(0, len(payload), BUNDLE_CHUNK_CHARS)
     ]
@@ -82,6 +91,7 @@ class FrameDecoder:
         self._pending = bytearray()
         self._stages = {name: self._new_stage() for name in ("compile", "run")}
         self.garbage_lines = 0
+        self.launcher_error: str | None = None
 
     def _new_stage(self) -> _Stage:
         return _Stage(CappedBuffer(self._limit), CappedBuffer(self._limit))
@@ -111,6 +121,8 @@ class FrameDecoder:
                 stage_name, stream = self._STREAM_TAGS[tag]
                 sink = getattr(self._stages[stage_name], stream)
                 sink.add(base64.b64decode(body, validate=True))
+            elif tag == b"x":
+                self.launcher_error = base64.b64decode(body, validate=True).decode(errors="replace")
             elif tag == b"r":
                 report = json.loads(body)
                 self._stages[report.get("stage", "run")].report = report

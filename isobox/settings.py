@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     """Namespace of sandbox pods and CodeRuns."""
     kubernetes_image_pull_policy: Literal["IfNotPresent", "Never", "Always"] = "IfNotPresent"
     """Pull policy of sandbox pods."""
+    kubernetes_isolation_wait_s: Annotated[float, Field(ge=0, le=300)] = 30.0
+    """How long a sandbox pod waits for its deny-all policy to be enforced before refusing to
+    run (0 skips the check, for clusters whose network plugin enforces policy synchronously)."""
     kubernetes_start_timeout_s: Annotated[float, Field(gt=0)] = 120.0
     """How long a sandbox pod may take to be scheduled and started."""
     coderun_retention_s: Annotated[float, Field(ge=0)] = 7 * 24 * 3600.0

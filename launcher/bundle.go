@@ -32,6 +32,10 @@ type Bundle struct {
 	TimeoutMS   int64             `json:"timeout_ms"`
 	OutputLimit int64             `json:"output_limit"`
 	Env         map[string]string `json:"env"`
+	// IsolationProbes are "host:port" addresses ($VARS expanded from the launcher's own
+	// environment) that must refuse a TCP connection before anything runs.
+	IsolationProbes []string `json:"isolation_probes"`
+	IsolationWaitMS int64    `json:"isolation_wait_ms"`
 }
 
 // File is one file to create under Workdir.

@@ -44,7 +44,7 @@ var testEnv = map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": 
 
 // outcome is a parsed launcher run.
 type outcome struct {
-	frames   []string // frame tags in order: "o", "e", "co", "ce", "r"
+	frames   []string // frame tags in order: "o", "e", "co", "ce", "r", "x"
 	streams  map[string]*bytes.Buffer
 	results  []map[string]any
 	exitCode int
@@ -261,7 +261,7 @@ func TestBadPathsRefused(t *testing.T) {
 		b := shBundle("echo should-not-run")
 		b["files"] = []map[string]string{{"path": p, "content_b64": ""}}
 		o := runBundle(t, b, 65536)
-		if o.exitCode != exitLauncherError || len(o.frames) != 0 || !strings.Contains(o.stderr, "isobox-launch:") {
+		if o.exitCode != exitLauncherError || !onlyErrorFrame(o) || !strings.Contains(o.stderr, "isobox-launch:") {
 			t.Errorf("path %q: exit %d frames %v stderr %q", p, o.exitCode, o.frames, o.stderr)
 		}
 	}
@@ -293,7 +293,7 @@ func TestInvalidBundles(t *testing.T) {
 	}
 	for name, env := range cases {
 		o := runLauncher(t, env, nil)
-		if o.exitCode != exitLauncherError || len(o.frames) != 0 || o.stderr == "" {
+		if o.exitCode != exitLauncherError || !onlyErrorFrame(o) || o.stderr == "" {
 			t.Errorf("%s: exit %d frames %v stderr %q", name, o.exitCode, o.frames, o.stderr)
 		}
 	}
@@ -508,4 +508,9 @@ time.sleep(30)
 	if o.elapsed > 500*time.Millisecond+drainGrace+time.Second {
 		t.Errorf("took %v", o.elapsed)
 	}
+}
+
+// onlyErrorFrame: a launcher failure prints its reason as one "x" frame and nothing else.
+func onlyErrorFrame(o *outcome) bool {
+	return len(o.frames) == 1 && o.frames[0] == "x"
 }

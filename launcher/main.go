@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,6 +25,9 @@ func launch() int {
 	makeUndumpable()
 	b, err := loadBundle()
 	if err != nil {
+		return fail(err)
+	}
+	if err := awaitIsolation(b.IsolationProbes, millis(b.IsolationWaitMS)); err != nil {
 		return fail(err)
 	}
 	if err := writeFiles(b.Workdir, b.Files); err != nil {
@@ -60,8 +64,11 @@ func loadBundle() (*Bundle, error) {
 	return decodeBundle(encoded)
 }
 
+// fail reports a launcher failure on stderr and, as an "x" frame, on stdout, where a
+// merged log (Kubernetes) still tells it apart from the program's output.
 func fail(err error) int {
 	fmt.Fprintf(os.Stderr, "isobox-launch: %v\n", err)
+	fmt.Fprintf(os.Stdout, "x %s\n", base64.StdEncoding.EncodeToString([]byte(err.Error())))
 	return exitLauncherError
 }
 

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func regexpMatch(pattern, s string) bool {
@@ -77,5 +81,36 @@ func TestReadCounter(t *testing.T) {
 	}
 	if _, ok := readCounter(dir+"/missing", "oom_kill"); ok {
 		t.Error("missing file read")
+	}
+}
+
+func TestAwaitIsolationPassesWhenNothingAnswers(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := listener.Addr().String()
+	listener.Close() // now refused
+	if err := awaitIsolation([]string{address}, time.Second); err != nil {
+		t.Fatalf("closed port treated as open: %v", err)
+	}
+}
+
+func TestAwaitIsolationFailsClosedWhileAProbeAnswers(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	t.Setenv("PROBE_PORT", fmt.Sprint(listener.Addr().(*net.TCPAddr).Port))
+	err = awaitIsolation([]string{"127.0.0.1:$PROBE_PORT"}, 600*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "not in force") {
+		t.Fatalf("open listener not detected: %v", err)
+	}
+}
+
+func TestUnsetProbeVariablesAreSkipped(t *testing.T) {
+	if got := expandProbes([]string{"$ISOBOX_UNSET_HOST:$ISOBOX_UNSET_PORT"}); len(got) != 0 {
+		t.Fatalf("expected no targets, got %v", got)
 	}
 }

@@ -56,8 +56,14 @@ fi
 for p in /proc/[0-9]*; do
   pid=${p#/proc/}
   [ "$(exe_of "$pid")" = "$BIN/containerd-shim-runc-v2" ] || continue
-  tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-address $RUN/containerd.sock" || continue
+  args=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null)
+  [ "$(grep -A1 -x -- -address <<<"$args" | tail -1)" = "$RUN/containerd.sock" ] || continue
+  ns=$(grep -A1 -x -- -namespace <<<"$args" | tail -1); id=$(grep -A1 -x -- -id <<<"$args" | tail -1)
   kill -KILL "$pid" 2>/dev/null
+  # a killed shim leaves its socket in /run/containerd/s/ (shared with other containerds):
+  # remove exactly ours, named sha256("<containerd address>/<namespace>/<id>")
+  sock=/run/containerd/s/$(printf '%s' "$RUN/containerd.sock/$ns/$id" | sha256sum | cut -c1-64)
+  [ -n "$id" ] && rm -f "$sock"
 done
 stop_pids 10 containerd
 stop_pids 10 kube-apiserver

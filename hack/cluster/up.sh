@@ -45,6 +45,7 @@ wait_for() {  # name timeout-seconds command...
   local end=$(( $(date +%s) + to ))
   until "$@" >/dev/null 2>&1; do
     if ! kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || [ "$(date +%s)" -ge "$end" ]; then
+      kill -KILL "$(cat "$RUN/$name.pid")" 2>/dev/null   # never leave a half-started process behind
       log "$name did not become ready; last log lines:"; tail -n 30 "$LOGS/$name.log" >&2
       die "$name failed (log: $LOGS/$name.log)"
     fi
@@ -97,16 +98,21 @@ start kube-scheduler --kubeconfig="$PKI/kube-scheduler.kubeconfig" \
 
 # ---- containerd (our own instance; docker's containerd is never touched) --------------------
 cat > "$STATE/containerd.toml" <<TOML
-version = 3
+version = 4
 root = "$STATE/containerd"
 state = "$RUN/containerd"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.blockfile",
   "io.containerd.snapshotter.v1.erofs", "io.containerd.nri.v1.nri"]
-[grpc]
+# version 4 (containerd >= 2.3): the sockets are server plugins, not [grpc]/[ttrpc] sections
+[plugins.'io.containerd.server.v1.grpc']
   address = "$RUN/containerd.sock"
-[ttrpc]
+[plugins.'io.containerd.server.v1.ttrpc']
   address = "$RUN/containerd.sock.ttrpc"
+[plugins.'io.containerd.server.v1.debug']
+  address = ""
+[plugins.'io.containerd.server.v1.metrics']
+  address = ""
 [plugins.'io.containerd.internal.v1.opt']
   path = "$STATE/containerd-opt"
 [plugins.'io.containerd.cri.v1.images']
@@ -116,7 +122,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
-  enable_cdi = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$CNI_BIN_DIR"]
     conf_dir = "$STATE/cni/net.d"

@@ -127,10 +127,10 @@ class CodeRunBackend(Backend):
             ) from error
 
     async def _await(self, done: asyncio.Future[dict[str, Any]], spec: RunSpec) -> dict[str, Any]:
-        limit = (
-            self._settings.kubernetes_start_timeout_s
-            + manifests.active_deadline_seconds(spec)
-            + manifests.DEADLINE_GRACE_S
+        limit = manifests.wait_limit_seconds(
+            spec,
+            self._settings.kubernetes_start_timeout_s,
+            self._settings.kubernetes_isolation_wait_s,
         )
         try:
             return await asyncio.wait_for(done, limit)

@@ -154,6 +154,8 @@ class DockerBackend(Backend):
                 await self._call(container.kill)
         decoder = FrameDecoder(spec.limits.output_bytes)
         await self._call(self._read_logs, container, decoder, self._log_cap(spec))
+        if decoder.launcher_error:
+            raise SandboxError(f"the sandbox refused to run: {decoder.launcher_error}")
         await self._call(container.reload)
         return _merge_container_state(decoder, container.attrs.get("State", {}), backstop_fired)
 

@@ -100,7 +100,10 @@ class KubernetesBackend(Backend):
     async def run(self, spec: RunSpec) -> RunResult:
         assert self._watcher is not None
         pod = manifests.sandbox_pod(
-            spec, self._namespace, image_pull_policy=self._settings.kubernetes_image_pull_policy
+            spec,
+            self._namespace,
+            image_pull_policy=self._settings.kubernetes_image_pull_policy,
+            isolation_wait_s=self._settings.kubernetes_isolation_wait_s,
         )
         name = pod["metadata"]["name"]
         outcome_future = self._watcher.expect(name, pod_outcome)
@@ -124,10 +127,10 @@ class KubernetesBackend(Backend):
             ) from error
 
     async def _await_outcome(self, future: asyncio.Future[PodOutcome], spec: RunSpec) -> PodOutcome:
-        limit = (
-            self._settings.kubernetes_start_timeout_s
-            + manifests.active_deadline_seconds(spec)
-            + manifests.DEADLINE_GRACE_S
+        limit = manifests.wait_limit_seconds(
+            spec,
+            self._settings.kubernetes_start_timeout_s,
+            self._settings.kubernetes_isolation_wait_s,
         )
         try:
             return await asyncio.wait_for(future, limit)
@@ -149,6 +152,8 @@ class KubernetesBackend(Backend):
         await self._call(
             read_sandbox_log, self._api(), self._namespace, name, decoder, spec.limits.output_bytes
         )
+        if decoder.launcher_error:
+            raise SandboxError(f"the sandbox refused to run: {decoder.launcher_error}")
         result = run_result(decoder, outcome.pod)
         if not result.duration_ms:
             result = result.model_copy(

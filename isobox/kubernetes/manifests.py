@@ -24,6 +24,13 @@ TMP_MIB = 16
 # normally stops the program first and still reports its output.
 DEADLINE_GRACE_S = 15
 CPU_REQUEST_CAP = 0.25
+NODE_IP_ENV = "NODE_IP"
+# Addresses every pod can reach unless its deny-all policy is in force: the API server
+# (through its Service) and the node's kubelet. The launcher waits until both refuse.
+ISOLATION_PROBES = [
+    "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT",
+    f"${NODE_IP_ENV}:10250",
+]
 
 RUN_ID_LABEL = "isobox.dev/run-id"
 LANGUAGE_LABEL = "isobox.dev/language"
@@ -46,8 +53,18 @@ def sandbox_pod(
     *,
     image_pull_policy: str = "IfNotPresent",
     extra_labels: dict[str, str] | None = None,
+    isolation_wait_s: float = 30,
 ) -> dict[str, Any]:
-    """The one-shot Pod that runs `spec` under the restricted security shape."""
+    """The one-shot Pod that runs `spec` under the restricted security shape.
+
+    With `isolation_wait_s` > 0 the program starts only once the network is seen closed
+    (NetworkPolicy enforcement is asynchronous); 0 turns that check off.
+    """
+    bundle = bundle_environment(
+        spec,
+        isolation_probes=ISOLATION_PROBES if isolation_wait_s > 0 else [],
+        isolation_wait_s=isolation_wait_s,
+    )
     limits = spec.limits
     memory = f"{limits.memory_mib}Mi"
     return {
@@ -65,7 +82,7 @@ def sandbox_pod(
         },
         "spec": {
             "restartPolicy": "Never",
-            "activeDeadlineSeconds": active_deadline_seconds(spec),
+            "activeDeadlineSeconds": active_deadline_seconds(spec, isolation_wait_s),
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
@@ -89,8 +106,11 @@ def sandbox_pod(
                     "imagePullPolicy": image_pull_policy,
                     "command": [LAUNCHER_PATH],
                     "env": [
-                        {"name": key, "value": value}
-                        for key, value in bundle_environment(spec).items()
+                        *({"name": key, "value": value} for key, value in bundle.items()),
+                        {
+                            "name": NODE_IP_ENV,
+                            "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
+                        },
                     ],
                     "workingDir": WORKDIR,
                     "resources": {
@@ -129,9 +149,15 @@ def sandbox_pod(
     }
 
 
-def active_deadline_seconds(spec: RunSpec) -> int:
+def active_deadline_seconds(spec: RunSpec, isolation_wait_s: float = 0) -> int:
     compile_s = spec.limits.compile_timeout_s if spec.compile_command else 0
-    return math.ceil(spec.limits.timeout_s + compile_s) + DEADLINE_GRACE_S
+    return math.ceil(spec.limits.timeout_s + compile_s + isolation_wait_s) + DEADLINE_GRACE_S
+
+
+def wait_limit_seconds(spec: RunSpec, start_timeout_s: float, isolation_wait_s: float) -> float:
+    """How long a caller waits for a sandbox before giving up on it (the kubelet's deadline
+    plus time to be scheduled and started, plus slack to hear about it)."""
+    return start_timeout_s + active_deadline_seconds(spec, isolation_wait_s) + DEADLINE_GRACE_S
 
 
 def _cpu(cores: float) -> str:

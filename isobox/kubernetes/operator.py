@@ -97,6 +97,7 @@ class Reconciler:
             namespace,
             image_pull_policy=self.settings.kubernetes_image_pull_policy,
             extra_labels={manifests.CODERUN_LABEL: name},
+            isolation_wait_s=self.settings.kubernetes_isolation_wait_s,
         )
         kopf.append_owner_reference(pod, owner=body)
         if not status.get("phase"):
@@ -132,7 +133,15 @@ class Reconciler:
             limit = self.coderun_settings().output_limit_bytes
             decoder = FrameDecoder(limit)
             read_sandbox_log(self.core, namespace, pod_name, decoder, limit)
-            status = status_from_result(run_result(decoder, pod))
+            if decoder.launcher_error:
+                status = {
+                    "phase": "Error",
+                    "reason": "SandboxRefused",
+                    "message": decoder.launcher_error,
+                    "finishedAt": now(),
+                }
+            else:
+                status = status_from_result(run_result(decoder, pod))
         else:
             status = {
                 "phase": "Error",

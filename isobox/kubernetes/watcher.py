@@ -25,6 +25,7 @@ Object = dict[str, Any]
 # Returns None while the object is not yet in the awaited state.
 Predicate = Callable[[str, Object], T | None]
 RETRY_DELAY_S = 1.0
+MAX_RETRY_DELAY_S = 30.0
 WATCH_TIMEOUT_S = 300
 
 

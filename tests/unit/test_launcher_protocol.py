@@ -84,3 +84,10 @@ def test_an_endless_line_does_not_grow_memory():
     for _ in range(100):
         decoder.feed(b"x" * 65536)
     assert len(decoder._pending) <= FrameDecoder.MAX_LINE
+
+
+def test_a_launcher_failure_is_reported_apart_from_program_output():
+    decoder = FrameDecoder(limit=100)
+    decoder.feed(b"x " + base64.b64encode(b"network isolation not in force") + b"\n")
+    assert decoder.launcher_error == "network isolation not in force"
+    assert not decoder.has_report()

@@ -21,7 +21,7 @@ CONTAINER = POD["spec"]["containers"][0]
 def test_pod_runs_once_with_a_deadline_from_the_timeout():
     spec = POD["spec"]
     assert spec["restartPolicy"] == "Never"
-    assert spec["activeDeadlineSeconds"] == 7 + manifests.DEADLINE_GRACE_S
+    assert spec["activeDeadlineSeconds"] == 7 + 30 + manifests.DEADLINE_GRACE_S
     assert CONTAINER["imagePullPolicy"] == "Never"
     assert CONTAINER["image"] == SPEC.language.image
 
@@ -76,7 +76,7 @@ def test_labels_identify_the_run_and_match_the_deny_all_policy():
 
 
 def test_the_code_travels_in_the_launcher_bundle():
-    env = {e["name"]: e["value"] for e in CONTAINER["env"]}
+    env = {e["name"]: e["value"] for e in CONTAINER["env"] if e["name"].startswith("ISOBOX_BUNDLE_")}
     document = json.loads(base64.b64decode("".join(env[k] for k in sorted(env))))
     assert base64.b64decode(document["files"][0]["content_b64"]) == b"print(1)"
     assert CONTAINER["command"] == ["/usr/local/bin/isobox-launch"]
@@ -94,3 +94,15 @@ def test_crd_has_status_subresource_printer_columns_and_short_name():
     columns = {c["name"] for c in version["additionalPrinterColumns"]}
     assert {"Language", "Phase", "Exit", "Age"} <= columns
     assert "crun" in crd["spec"]["names"]["shortNames"]
+
+
+def test_the_program_waits_for_the_network_policy_to_be_enforced():
+    env = {e["name"]: e for e in CONTAINER["env"]}
+    assert env["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    parts = [e["value"] for name, e in sorted(env.items()) if name.startswith("ISOBOX_BUNDLE_")]
+    document = json.loads(base64.b64decode("".join(parts)))
+    assert "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT" in document["isolation_probes"]
+    assert document["isolation_wait_ms"] == 30000
+    unchecked = manifests.sandbox_pod(SPEC, "s", isolation_wait_s=0)["spec"]["containers"][0]
+    parts = [e["value"] for e in unchecked["env"] if e["name"].startswith("ISOBOX_BUNDLE_")]
+    assert json.loads(base64.b64decode("".join(parts)))["isolation_probes"] == []

@@ -1,0 +1,157 @@
+{{/* Names, labels and shared blocks of the isobox chart. */}}
+
+{{- define "isobox.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The resource name prefix: "<release>-isobox", or the release name when it contains the chart name. */}}
+{{- define "isobox.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "isobox.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object; pass (dict "ctx" $ "component" "api"). */}}
+{{- define "isobox.labels" -}}
+helm.sh/chart: {{ include "isobox.chart" .ctx }}
+{{ include "isobox.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: isobox
+{{- end }}
+
+{{/* Selector labels; pass (dict "ctx" $ "component" "api"). */}}
+{{- define "isobox.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "isobox.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- if .component }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end }}
+
+{{- define "isobox.apiName" -}}
+{{- printf "%s-api" (include "isobox.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "isobox.operatorName" -}}
+{{- printf "%s-operator" (include "isobox.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "isobox.apiServiceAccountName" -}}
+{{- if .Values.api.serviceAccount.create }}
+{{- default (include "isobox.apiName" .) .Values.api.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.api.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "isobox.operatorServiceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create }}
+{{- default (include "isobox.operatorName" .) .Values.operator.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "isobox.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the backend runs sandboxes in the cluster (kubernetes or coderun). */}}
+{{- define "isobox.inCluster" -}}
+{{- if has .Values.backend (list "kubernetes" "coderun") }}true{{ end }}
+{{- end }}
+
+{{- define "isobox.languagesConfigMapName" -}}
+{{- printf "%s-languages" (include "isobox.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Where the language registry is mounted. */}}
+{{- define "isobox.languagesDir" -}}/etc/isobox{{- end }}
+
+{{/* The settings the API and the operator share (README "Configuration"). */}}
+{{- define "isobox.env" -}}
+- name: ISOBOX_BACKEND
+  value: {{ .Values.backend | quote }}
+- name: ISOBOX_KUBERNETES_NAMESPACE
+  value: {{ .Values.sandbox.namespace | quote }}
+- name: ISOBOX_KUBERNETES_IMAGE_PULL_POLICY
+  value: {{ .Values.sandbox.imagePullPolicy | quote }}
+- name: ISOBOX_KUBERNETES_START_TIMEOUT_S
+  value: {{ .Values.sandbox.startTimeoutSeconds | quote }}
+- name: ISOBOX_LANGUAGES_FILE
+  value: {{ printf "%s/languages.yaml" (include "isobox.languagesDir" .) | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- with .Values.limits }}
+- name: ISOBOX_DEFAULT_TIMEOUT_S
+  value: {{ .defaultTimeoutSeconds | quote }}
+- name: ISOBOX_MAX_TIMEOUT_S
+  value: {{ .maxTimeoutSeconds | quote }}
+- name: ISOBOX_COMPILE_TIMEOUT_S
+  value: {{ .compileTimeoutSeconds | quote }}
+- name: ISOBOX_DEFAULT_MEMORY_MIB
+  value: {{ .defaultMemoryMiB | quote }}
+- name: ISOBOX_MAX_MEMORY_MIB
+  value: {{ .maxMemoryMiB | quote }}
+- name: ISOBOX_CPUS
+  value: {{ .cpus | quote }}
+- name: ISOBOX_PIDS_LIMIT
+  value: {{ .pidsLimit | quote }}
+- name: ISOBOX_OUTPUT_LIMIT_BYTES
+  value: {{ .outputLimitBytes | int64 | quote }}
+- name: ISOBOX_SCRATCH_MIB
+  value: {{ .scratchMiB | quote }}
+- name: ISOBOX_MAX_CODE_BYTES
+  value: {{ .maxCodeBytes | int64 | quote }}
+- name: ISOBOX_MAX_FILES
+  value: {{ .maxFiles | quote }}
+- name: ISOBOX_MAX_FILES_BYTES
+  value: {{ .maxFilesBytes | int64 | quote }}
+- name: ISOBOX_MAX_STDIN_BYTES
+  value: {{ .maxStdinBytes | int64 | quote }}
+- name: ISOBOX_MAX_ARGS
+  value: {{ .maxArgs | quote }}
+- name: ISOBOX_MAX_ARG_BYTES
+  value: {{ .maxArgBytes | int64 | quote }}
+- name: ISOBOX_MAX_BODY_BYTES
+  value: {{ .maxBodyBytes | int64 | quote }}
+- name: ISOBOX_MAX_CONCURRENT_RUNS
+  value: {{ .maxConcurrentRuns | quote }}
+{{- end }}
+{{- with .Values.coderun }}
+- name: ISOBOX_CODERUN_RETENTION_S
+  value: {{ .retentionSeconds | int64 | quote }}
+- name: ISOBOX_CODERUN_GC_INTERVAL_S
+  value: {{ .gcIntervalSeconds | quote }}
+- name: ISOBOX_CODERUN_OUTPUT_LIMIT_BYTES
+  value: {{ .outputLimitBytes | int64 | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The language registry volume and its mount. */}}
+{{- define "isobox.languagesVolume" -}}
+- name: languages
+  configMap:
+    name: {{ include "isobox.languagesConfigMapName" . }}
+{{- end }}
+{{- define "isobox.languagesVolumeMount" -}}
+- name: languages
+  mountPath: {{ include "isobox.languagesDir" . }}
+  readOnly: true
+{{- end }}
