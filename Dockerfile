@@ -17,6 +17,8 @@
 ARG BASE=python:3.11-slim
 
 FROM ${BASE} AS build
+# Marks the intermediate image so that build scripts can prune it.
+LABEL isobox.dev/stage=build
 COPY wheels/ /wheels/
 # A venv keeps the app apart from the base image's Python. Removed afterwards, to keep
 # the image small: pip and setuptools (nothing installs packages at run time), test

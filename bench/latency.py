@@ -178,6 +178,55 @@ def measure(backend: str, bare: Callable[[], None], runs: int, namespace: str) -
     )
 
 
+def prepare_namespace(namespace: str) -> None:
+    """The sandbox namespace, deny-all policy and CodeRun CRD, applied with kubectl."""
+    import yaml
+
+    from isobox.kubernetes import manifests
+
+    objects = [
+        manifests.sandbox_namespace(namespace),
+        manifests.deny_all_network_policy(namespace),
+        manifests.coderun_crd(),
+    ]
+    subprocess.run(
+        ["kubectl", "apply", "-f", "-"],
+        input=yaml.safe_dump_all(objects).encode(),
+        check=True,
+        capture_output=True,
+    )
+    for _ in range(60):
+        if (
+            subprocess.run(
+                ["kubectl", "get", "sa", "default", "-n", namespace], capture_output=True
+            ).returncode
+            == 0
+        ):
+            return
+        time.sleep(1)
+
+
+@contextmanager
+def operator(namespace: str) -> Iterator[None]:
+    env = {
+        **os.environ,
+        "ISOBOX_KUBERNETES_NAMESPACE": namespace,
+        "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
+        "LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "isobox", "operator"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backends", default="local,docker")
@@ -193,8 +242,15 @@ def main() -> None:
     print(
         f"hello world in python, {args.runs} alternating runs each, {time.strftime('%Y-%m-%d %H:%M')}"
     )
-    for backend in args.backends.split(","):
-        measure(backend, baselines[backend], args.runs, args.namespace)
+    backends = args.backends.split(",")
+    if {"kubernetes", "coderun"} & set(backends):
+        prepare_namespace(args.namespace)
+    for backend in backends:
+        if backend == "coderun":
+            with operator(args.namespace):
+                measure(backend, baselines[backend], args.runs, args.namespace)
+        else:
+            measure(backend, baselines[backend], args.runs, args.namespace)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,7 @@ def api_client() -> client.ApiClient:
 
 def create_sandbox_namespace(api: client.ApiClient, name: str) -> None:
     core = client.CoreV1Api(api)
-    with contextlib.suppress(ApiException):
-        core.delete_namespace(name)
+    delete_namespace(api, name)
     wait_until(lambda: _namespace_gone(core, name), 120, f"old namespace {name} to go")
     core.create_namespace(manifests.sandbox_namespace(name))
     client.NetworkingV1Api(api).create_namespaced_network_policy(
@@ -37,6 +36,18 @@ def create_sandbox_namespace(api: client.ApiClient, name: str) -> None:
 
 
 def delete_namespace(api: client.ApiClient, name: str) -> None:
+    """Delete `name`, first releasing CodeRuns whose finalizers no operator will remove."""
+    custom = client.CustomObjectsApi(api)
+    with contextlib.suppress(ApiException):
+        listed = custom.list_namespaced_custom_object(
+            manifests.GROUP, manifests.VERSION, name, manifests.CODERUN_PLURAL
+        )
+        for item in listed["items"]:
+            if item["metadata"].get("finalizers"):
+                custom.patch_namespaced_custom_object(
+                    manifests.GROUP, manifests.VERSION, name, manifests.CODERUN_PLURAL,
+                    item["metadata"]["name"], {"metadata": {"finalizers": None}},
+                )
     with contextlib.suppress(ApiException):
         client.CoreV1Api(api).delete_namespace(name)
 

@@ -1,7 +1,7 @@
 # Chart targets: generated files (the CRD template, manifests/) and the chart checks.
 # Included from hack/service-image/service-image.mk. Helm comes from ISOBOX_HELM, HELM or PATH;
 # the test cluster's bin dir (make cluster-up builds helm into it) is put first on PATH.
-ISOBOX_CHART_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+ISOBOX_CHART_DIR := $(patsubst $(CURDIR)/%,%,$(abspath $(dir $(lastword $(MAKEFILE_LIST)))))
 ISOBOX_K8S_CACHE ?= /var/cache/isobox-k8s
 CHART_PYTHON ?= python3
 CHART_ENV := PATH=$(ISOBOX_K8S_CACHE)/bin:$$PATH

@@ -91,8 +91,16 @@ def manifest(flavour: str) -> str:
     """The plain YAML of one backend flavour, rendered from the chart."""
     args = FLAVOURS[flavour]
     rendered = subprocess.run(
-        [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-         "--skip-tests", *args],
+        [
+            helm_binary(),
+            "template",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            NAMESPACE,
+            "--skip-tests",
+            *args,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -121,7 +129,8 @@ def main() -> int:
             continue
         relative = path.relative_to(REPO_ROOT)
         if arguments.check:
-            print(f"stale: {relative} (run `make {'chart-crd' if arguments.what == 'crd' else 'manifests'}`)")
+            target = "chart-crd" if arguments.what == "crd" else "manifests"
+            print(f"stale: {relative} (run `make {target}`)")
             stale = True
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ sock=$RUN/containerd.sock
 [ -S "$sock" ] || die "cluster containerd socket $sock not found: run make cluster-up first"
 for t in "$@"; do
   [ -f "$t" ] || die "no such file: $t"
-  "$BIN/ctr" --address "$sock" -n k8s.io images import --label io.cri-containerd.pinned=pinned "$t" >&2
+  "$BIN/ctr" --address "$sock" -n k8s.io images import --label io.cri-containerd.pinned=pinned "$t" >/dev/null \
+    || die "import of $t failed"
   log "loaded $t"
 done

@@ -13,7 +13,13 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 for c in iptables iptables-save ipset conntrack runc openssl gcc python3 curl findmnt; do
   command -v "$c" >/dev/null || die "missing host command $c (apt-get install iptables ipset conntrack runc openssl gcc curl util-linux)"
 done
-for p in bridge host-local loopback; do [ -x "$CNI_BIN_DIR/$p" ] || die "missing CNI plugin $CNI_BIN_DIR/$p (apt-get install $CNI_DEB)"; done
+for p in bridge host-local loopback; do [ -x "$CNI_BIN_DIR/$p" ] || die "missing CNI plugin $CNI_BIN_DIR/$p (apt-get install containernetworking-plugins)"; done
+for pv in "runc $RUNC_DEB_VERSION" "containernetworking-plugins $CNI_DEB_VERSION" "busybox-static $BUSYBOX_DEB_VERSION"; do
+  set -- $pv
+  have=$(dpkg-query -W -f '${Version}' "$1" 2>/dev/null || true)
+  [ -n "$have" ] || die "Debian package $1 is not installed (apt-get install $1)"
+  [ "$have" = "$2" ] || log "warning: $1 is $have, versions.env pins $2"
+done
 free_gb=$(df -P -BG "$(dirname "$STATE")" | awk 'NR==2{gsub("G","",$4); print $4}')
 [ "$free_gb" -ge 5 ] || die "less than 5 GB free under $(dirname "$STATE")"
 
@@ -238,6 +244,13 @@ done
 [ "$("$BIN/kubectl" -n default logs isobox-smoke)" = isobox-smoke-ok ] || die "smoke pod log mismatch"
 "$BIN/kubectl" -n default delete pod isobox-smoke --wait=false >/dev/null
 log "smoke pod ok ($(elapsed)s)"
+
+# ---- the project's runtime images (`make images` output), if built ----------------------------
+IMAGES_DIR=${ISOBOX_IMAGES_DIR:-${ISOBOX_CACHE:-/var/cache/isobox}/images}
+if [ "${ISOBOX_K8S_LOAD_IMAGES:-1}" = 1 ] && compgen -G "$IMAGES_DIR/*.tar" >/dev/null; then
+  "$HACK_CLUSTER_DIR/load-images.sh" "$IMAGES_DIR"/*.tar 2>&1 | grep -E '^\[' >&2
+  log "loaded $IMAGES_DIR/*.tar ($(elapsed)s)"
+fi
 
 cat <<MSG
 isobox test cluster is up in $(elapsed)s  (Kubernetes $K8S_VERSION, node $NODE_NAME, node IP $NODE_IP)

@@ -180,6 +180,8 @@ build_image() {
     rm -rf "$ctx"
     return
   fi
+  local old
+  old=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
   log "image: docker build --network=none $IMAGE"
   if ! docker build --network=none --label "isobox.dev/build-hash=$hash" \
       --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" "$ctx" >"$ctx.log" 2>&1; then
@@ -187,6 +189,12 @@ build_image() {
     die "docker build failed"
   fi
   rm -rf "$ctx" "$ctx.log"
+  # The classic builder keeps the build stage as an untagged image: drop it, and the image
+  # this build replaced if nothing else uses it (untagged, no containers).
+  docker image prune -f --filter label=isobox.dev/stage=build >/dev/null || true
+  if [[ -n $old && $(docker image inspect -f '{{len .RepoTags}}' "$old" 2>/dev/null) == 0 ]]; then
+    docker rmi "$old" >/dev/null 2>&1 || true
+  fi
 }
 
 # smoke runs the image without network: the CLI answers, and `isobox serve` answers

@@ -49,5 +49,5 @@ def docker_answers() -> bool:
             return bool(client.ping())
         finally:
             client.close()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
         return False

@@ -35,6 +35,8 @@ from isobox.launcher import FrameDecoder
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Reconciler:
@@ -163,21 +165,40 @@ class Reconciler:
         if status.get("podName"):
             self.delete_pod(namespace, status["podName"])
 
-    def expire(self, body: kopf.Body, logger: kopf.Logger) -> None:
-        status = dict(body.status)
-        finished = status.get("finishedAt")
-        if status.get("phase") not in FINAL_PHASES or not finished:
-            return
-        if age_seconds(finished) > self.settings.coderun_retention_s:
-            namespace, name = body.metadata.namespace or "", body.metadata.name
-            try:
-                self.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, namespace, CODERUN_PLURAL, name
-                )
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-            logger.info("CodeRun %s expired after the retention time", name)
+    def expire_finished(self, namespace: str) -> int:
+        """Delete this namespace's CodeRuns finished longer ago than the retention time."""
+        listed: Any = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, CODERUN_PLURAL
+        )
+        expired = 0
+        for item in listed.get("items", []):
+            status = item.get("status") or {}
+            finished = status.get("finishedAt")
+            if status.get("phase") not in FINAL_PHASES or not finished:
+                continue
+            if age_seconds(finished) > self.settings.coderun_retention_s:
+                try:
+                    self.custom.delete_namespaced_custom_object(
+                        GROUP, VERSION, namespace, CODERUN_PLURAL, item["metadata"]["name"]
+                    )
+                    expired += 1
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
+        return expired
+
+
+async def expire_forever(reconciler: Reconciler, namespace: str) -> None:
+    """The audit window: one periodic sweep, not a timer per CodeRun (timers would make kopf
+    put finalizers on every CodeRun, which then block namespace deletion)."""
+    while True:
+        try:
+            expired = await asyncio.to_thread(reconciler.expire_finished, namespace)
+            if expired:
+                log.info("deleted %d CodeRuns past the retention time", expired)
+        except Exception as error:  # noqa: BLE001 - retry next round
+            log.warning("retention sweep failed: %s", error)
+        await asyncio.sleep(reconciler.settings.coderun_gc_interval_s)
 
 
 def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
@@ -196,6 +217,11 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         )
         settings.watching.server_timeout = 300
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A registry of our own does not get kopf's default login; use the same client config.
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.resume(*resource, registry=registry)
     @kopf.on.create(*resource, registry=registry)
     def start_run(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
@@ -211,10 +237,6 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
     )
     def pod_changed(type: str | None, body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
         reconciler.observe_pod(type or "LISTED", _plain(body), logger)
-
-    @kopf.timer(*resource, interval=reconciler.settings.coderun_gc_interval_s, registry=registry)
-    def expire_run(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-        reconciler.expire(body, logger)
 
     return registry
 
@@ -232,10 +254,14 @@ def run_operator(settings: Settings) -> None:
         core=client.CoreV1Api(api_client),
         custom=client.CustomObjectsApi(api_client),
     )
-    asyncio.run(
-        kopf.operator(
-            registry=build_registry(reconciler),
-            namespaces=[settings.kubernetes_namespace],
-            standalone=True,
+    asyncio.run(_operate(reconciler, settings.kubernetes_namespace))
+
+
+async def _operate(reconciler: Reconciler, namespace: str) -> None:
+    sweeper = asyncio.create_task(expire_forever(reconciler, namespace))
+    try:
+        await kopf.operator(
+            registry=build_registry(reconciler), namespaces=[namespace], standalone=True
         )
-    )
+    finally:
+        sweeper.cancel()

@@ -83,7 +83,7 @@ class ObjectWatcher:
         while not self._stop.is_set():
             try:
                 self._list_then_watch()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - the watch must outlive API hiccups
                 if not self._stop.is_set():
                     log.warning("watch of %s restarts after error: %s", self._list, error)
                     time.sleep(RETRY_DELAY_S)
@@ -131,7 +131,7 @@ class ObjectWatcher:
             return
         try:
             outcome = waiter.predicate(event_type, item)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a predicate bug fails its run only
             waiter.future.set_exception(error)
             return
         if outcome is not None:

@@ -18,7 +18,8 @@ from .helm import REPO_ROOT, render
 def _render_module() -> ModuleType:
     path = REPO_ROOT / "hack" / "chart" / "render.py"
     spec = importlib.util.spec_from_file_location("isobox_chart_render", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

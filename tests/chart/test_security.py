@@ -28,7 +28,8 @@ def test_every_pod_is_non_root_read_only_without_capabilities(backend: str) -> N
     pods = render({"backend": backend}).pod_specs()
     assert pods
     for name, pod in pods.items():
-        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+        for host_namespace in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not pod.get(host_namespace), name
         for container in pod["containers"] + pod.get("initContainers", []):
             _container_is_locked_down(name, pod, container)
 

@@ -54,30 +54,43 @@ def test_the_launcher_report_wins_and_oom_is_added_from_the_status():
     report = b'r {"stage":"run","exit_code":null,"signal":"SIGKILL","oom_killed":false}\n'
     out = b"o " + base64.b64encode(b"hi") + b"\n"
     result = run_result(
-        decoder_with(out, report), pod("Failed", terminated={"reason": "OOMKilled", "exitCode": 137})
+        decoder_with(out, report),
+        pod("Failed", terminated={"reason": "OOMKilled", "exitCode": 137}),
     )
     assert (result.stdout, result.signal, result.oom_killed) == ("hi", "SIGKILL", True)
 
 
 def test_without_a_report_the_deadline_means_timed_out():
     result = run_result(decoder_with(), pod("Failed", reason="DeadlineExceeded"))
-    assert result.timed_out and result.signal == "SIGKILL" and result.exit_code is None
+    assert result.timed_out
+    assert result.signal == "SIGKILL"
+    assert result.exit_code is None
 
 
 def test_without_a_report_the_container_exit_code_is_used():
-    result = run_result(decoder_with(), pod("Failed", terminated={"reason": "Error", "exitCode": 3}))
+    result = run_result(
+        decoder_with(), pod("Failed", terminated={"reason": "Error", "exitCode": 3})
+    )
     assert (result.exit_code, result.signal) == (3, None)
 
 
 def test_coderun_spec_records_the_run_and_converts_back_to_the_same_request():
     request = ExecutionRequest(
-        language="py", code="print(1)", stdin="in", args=["a"], timeout=5, memory=128,
+        language="py",
+        code="print(1)",
+        stdin="in",
+        args=["a"],
+        timeout=5,
+        memory=128,
         files=[SourceFile(name="d/x.txt", content="x")],
     )
     spec = build_run_spec(request, LanguageRegistry.load(), Settings())
     fields = spec_from_run(spec)
-    assert fields["language"] == "python" and fields["runId"] == spec.run_id
-    again = build_run_spec(request_from_spec(fields), LanguageRegistry.load(), Settings(), spec.run_id)
+    assert fields["language"] == "python"
+    assert fields["runId"] == spec.run_id
+    again = build_run_spec(
+        request_from_spec(fields), LanguageRegistry.load(), Settings(), spec.run_id
+    )
     assert again == spec
     json.dumps(fields)  # serialisable as the CodeRun spec
 
@@ -85,7 +98,8 @@ def test_coderun_spec_records_the_run_and_converts_back_to_the_same_request():
 def test_status_round_trip_and_phases():
     result = RunResult(stdout="o", stderr="e", exit_code=0, duration_ms=5)
     status = status_from_result(result)
-    assert status["phase"] == "Succeeded" and status["finishedAt"].endswith("Z")
+    assert status["phase"] == "Succeeded"
+    assert status["finishedAt"].endswith("Z")
     assert result_from_status(status) == result
     assert phase_of(RunResult(exit_code=1)) == "Failed"
     assert phase_of(RunResult(timed_out=True, signal="SIGKILL")) == "TimedOut"

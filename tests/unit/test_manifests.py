@@ -76,7 +76,9 @@ def test_labels_identify_the_run_and_match_the_deny_all_policy():
 
 
 def test_the_code_travels_in_the_launcher_bundle():
-    env = {e["name"]: e["value"] for e in CONTAINER["env"] if e["name"].startswith("ISOBOX_BUNDLE_")}
+    env = {
+        e["name"]: e["value"] for e in CONTAINER["env"] if e["name"].startswith("ISOBOX_BUNDLE_")
+    }
     document = json.loads(base64.b64decode("".join(env[k] for k in sorted(env))))
     assert base64.b64decode(document["files"][0]["content_b64"]) == b"print(1)"
     assert CONTAINER["command"] == ["/usr/local/bin/isobox-launch"]
