@@ -37,3 +37,9 @@ bench: venv
 include hack/images/images.mk
 include hack/cluster/cluster.mk
 -include hack/service-image/service-image.mk
+
+# The user's path on the cluster KUBECONFIG names (or a fresh test cluster): helm install,
+# requests through the Ingress, kubectl get coderuns, helm test, helm uninstall.
+.PHONY: e2e
+e2e:
+	hack/test.sh -m e2e

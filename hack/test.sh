@@ -19,8 +19,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 step "docker engine"
 hack/dockerd.sh
 
-step "runtime images"
+step "runtime images and the service image"
 make -s images
+make -s service-image
 
 own_cluster=0
 if [ -z "${KUBECONFIG:-}" ]; then
@@ -31,7 +32,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   if [ "${ISOBOX_KEEP_CLUSTER:-0}" != 1 ]; then
     trap 'step "test cluster down"; make -s cluster-down || true' EXIT
   fi
-  hack/cluster/load-images.sh "$ISOBOX_CACHE"/images/runtime-*.tar
+  hack/cluster/load-images.sh "$ISOBOX_CACHE"/images/runtime-*.tar "$ISOBOX_CACHE"/images/isobox.tar
 fi
 export PATH="${ISOBOX_K8S_CACHE:-/var/cache/isobox-k8s}/bin:$PATH"
 

@@ -45,8 +45,12 @@ def delete_namespace(api: client.ApiClient, name: str) -> None:
         for item in listed["items"]:
             if item["metadata"].get("finalizers"):
                 custom.patch_namespaced_custom_object(
-                    manifests.GROUP, manifests.VERSION, name, manifests.CODERUN_PLURAL,
-                    item["metadata"]["name"], {"metadata": {"finalizers": None}},
+                    manifests.GROUP,
+                    manifests.VERSION,
+                    name,
+                    manifests.CODERUN_PLURAL,
+                    item["metadata"]["name"],
+                    {"metadata": {"finalizers": None}},
                 )
     with contextlib.suppress(ApiException):
         client.CoreV1Api(api).delete_namespace(name)

@@ -17,7 +17,7 @@ build_in_module() {  # module version outdir ldflags tags pkgs...
   local m=$1 v=$2 out=$3 ldflags=$4 tags=$5; shift 5
   local dir
   dir=$(go mod download -json "$m@$v" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error")))')
-  local work="$CACHE/src/$(echo "$m" | tr / _)@$v"
+  local work; work="$CACHE/src/$(echo "$m" | tr / _)@$v"
   if [ ! -f "$work/.copied" ]; then
     rm -rf "$work"; cp -r "$dir" "$work"; chmod -R u+w "$work"; touch "$work/.copied"
   fi
@@ -25,7 +25,7 @@ build_in_module() {  # module version outdir ldflags tags pkgs...
 }
 
 build_k8s() {
-  local key="$K8S_VERSION $GOV $(sha256sum "$REPO_ROOT/hack/k8s/build/go.sum" | cut -c1-16)"
+  local key; key="$K8S_VERSION $GOV $(sha256sum "$REPO_ROOT/hack/k8s/build/go.sum" | cut -c1-16)"
   stamp_ok k8s "$key" && return 0
   log "building Kubernetes $K8S_VERSION: $K8S_CMDS"
   local major minor commit date ld="" p
@@ -124,7 +124,7 @@ SRC
 
 # Own pause binary (static C), packed as an image by images.sh.
 build_pause() {
-  local key="$(sha256sum "$HACK_CLUSTER_DIR/pause.c" | cut -c1-16)"
+  local key; key="$(sha256sum "$HACK_CLUSTER_DIR/pause.c" | cut -c1-16)"
   stamp_ok pause "$key" && return 0
   log "building pause"
   gcc -static -Os -s -o "$BIN/pause" "$HACK_CLUSTER_DIR/pause.c"
@@ -132,7 +132,8 @@ build_pause() {
 }
 
 all="etcd pause k8s containerd helm kube-router traefik"
-for c in ${@:-$all}; do
+set -- "${@:-}"; [ -n "${1:-}" ] || set -- $all
+for c in "$@"; do
   t0=$(date +%s)
   case $c in
     k8s) build_k8s ;; containerd) build_containerd ;; helm) build_helm ;;

@@ -4,7 +4,7 @@
 ISOBOX_K8S_CACHE ?= /var/cache/isobox-k8s
 ISOBOX_K8S_STATE ?= /var/lib/isobox-k8s
 CLUSTER_KUBECONFIG ?= $(ISOBOX_K8S_STATE)/admin.kubeconfig
-CLUSTER_PYTEST ?= python3 -m pytest
+CLUSTER_PYTEST ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3) -m pytest
 
 .PHONY: cluster-up cluster-down cluster-test cluster-build
 

@@ -69,6 +69,7 @@ stop_pids 10 containerd
 stop_pids 10 kube-apiserver
 stop_pids 10 etcd
 
+[ -z "$quiet" ] && log "unmounting"
 # 3. mounts under $STATE and $RUN (kubelet tmpfs volumes, overlay rootfs, shm, netns), deepest first
 for base in "$STATE" "$RUN"; do
   findmnt -rn -o TARGET | awk -v b="$base/" 'index($0, b) == 1' | sort -r | while read -r m; do
@@ -76,6 +77,7 @@ for base in "$STATE" "$RUN"; do
   done
 done
 
+[ -z "$quiet" ] && log "removing bridge and iptables rules"
 # 4. network: our bridge (veths die with their netns), tagged rules, kube-proxy/kube-router state
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
 for t in filter nat mangle raw; do
@@ -100,6 +102,7 @@ if compgen -G "$STATE/.ran-*" >/dev/null; then
   for set in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router-)'); do ipset destroy "$set" 2>/dev/null; done
 fi
 
+[ -z "$quiet" ] && log "removing pod cgroups"
 # 5. pod cgroups left by our kubelet (cgroupfs driver, names kubepods*)
 for ctl in /sys/fs/cgroup/*/; do
   for top in "$ctl"kubepods*; do
@@ -107,6 +110,7 @@ for ctl in /sys/fs/cgroup/*/; do
   done
 done
 
+[ -z "$quiet" ] && log "removing state"
 # 6. state (keep logs of the last run for debugging; keep the cache)
 if [ -d "$STATE" ]; then
   find "$STATE" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Common settings for hack/cluster/*.sh (sourced, not executed).
 HACK_CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$HACK_CLUSTER_DIR/../.." && pwd)

@@ -7,6 +7,7 @@ Usage: mkoci.py --name localhost/isobox/busybox:test --rootfs DIR --out FILE.tar
 The full image name goes into the index annotation io.containerd.image.name (what
 `ctr images import` uses), the tag into org.opencontainers.image.ref.name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,7 +85,9 @@ def main() -> None:
         "created": "1970-01-01T00:00:00Z",
         "config": cfg,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "isobox hack/cluster/mkoci.py"}],
+        "history": [
+            {"created": "1970-01-01T00:00:00Z", "created_by": "isobox hack/cluster/mkoci.py"}
+        ],
     }
     tag = a.name.rsplit(":", 1)[1] if ":" in a.name.rsplit("/", 1)[-1] else "latest"
     with tarfile.open(a.out, "w") as tf:
@@ -95,21 +98,36 @@ def main() -> None:
         manifest = {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdig, "size": len(cbytes)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ldig, "size": len(lbytes)}],
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": cdig,
+                "size": len(cbytes),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": ldig,
+                    "size": len(lbytes),
+                }
+            ],
         }
         mbytes = json.dumps(manifest, sort_keys=True).encode()
         mdig = _blob(tf, mbytes)
         index = {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [{
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": mdig,
-                "size": len(mbytes),
-                "platform": {"architecture": "amd64", "os": "linux"},
-                "annotations": {"io.containerd.image.name": a.name, "org.opencontainers.image.ref.name": tag},
-            }],
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": mdig,
+                    "size": len(mbytes),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                    "annotations": {
+                        "io.containerd.image.name": a.name,
+                        "org.opencontainers.image.ref.name": tag,
+                    },
+                }
+            ],
         }
         _add(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         _add(tf, "index.json", json.dumps(index, sort_keys=True).encode())

@@ -1,0 +1,208 @@
+"""The user's whole path: `helm install`, POST /execute through the Ingress, audit with
+`kubectl get coderuns`, `helm test`, `helm uninstall` leaving nothing but the audit trail.
+
+Runs against the cluster KUBECONFIG names, with the isobox and runtime images loaded on its
+nodes and an Ingress controller answering at ISOBOX_INGRESS_URL (default http://127.0.0.1:8081,
+the test cluster's Traefik).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import httpx
+import pytest
+
+from tests import kube
+from tests.conftest import host_ipv4_addresses
+
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+
+RELEASE = "isobox"
+NAMESPACE = "isobox-e2e"
+SANDBOX = "isobox-e2e-sandbox"
+HOST = "isobox.e2e.test"
+INGRESS_URL = os.environ.get("ISOBOX_INGRESS_URL", "http://127.0.0.1:8081")
+CRD = "coderuns.isobox.dev"
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["helm", *args], capture_output=True, text=True, timeout=600)
+
+
+def adopt_existing_crd() -> None:
+    """Let this release own a CRD that an earlier test applied directly (Helm's adoption)."""
+    if subprocess.run(["kubectl", "get", "crd", CRD], capture_output=True).returncode != 0:
+        return
+    subprocess.run(
+        ["kubectl", "label", "--overwrite", "crd", CRD, "app.kubernetes.io/managed-by=Helm"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            "kubectl",
+            "annotate",
+            "--overwrite",
+            "crd",
+            CRD,
+            f"meta.helm.sh/release-name={RELEASE}",
+            f"meta.helm.sh/release-namespace={NAMESPACE}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def release():
+    api = kube.api_client()
+    kube.delete_namespace(api, SANDBOX)
+    helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait")
+    adopt_existing_crd()
+    installed = helm(
+        "install",
+        RELEASE,
+        "charts/isobox",
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "5m",
+        "--set",
+        "backend=coderun",
+        "--set",
+        f"sandbox.namespace={SANDBOX}",
+        "--set",
+        "sandbox.imagePullPolicy=Never",
+        "--set",
+        "image.pullPolicy=Never",
+        "--set",
+        "api.ingress.enabled=true",
+        "--set",
+        "api.ingress.className=traefik",
+        "--set",
+        f"api.ingress.host={HOST}",
+    )
+    assert installed.returncode == 0, installed.stderr
+    yield
+    helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait")
+    kube.delete_namespace(api, SANDBOX)
+    kube.delete_namespace(api, NAMESPACE)
+
+
+@pytest.fixture(scope="module")
+def ingress(release):
+    with httpx.Client(base_url=INGRESS_URL, headers={"Host": HOST}, timeout=120) as client:
+        kube.wait_until(lambda: _answers(client), 60, "the Ingress route to the API")
+        yield client
+
+
+def _answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/readyz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def execute(client: httpx.Client, **body) -> dict:
+    response = client.post("/execute", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+RUNS: dict[str, dict] = {}
+
+
+def test_the_readme_python_example_through_the_ingress(ingress):
+    RUNS["python"] = execute(ingress, language="python", code="print('Hello from isobox!')")
+    assert RUNS["python"]["stdout"] == "Hello from isobox!\n"
+    assert RUNS["python"]["backend"] == "coderun"
+
+
+def test_the_readme_node_example(ingress):
+    RUNS["node"] = execute(ingress, language="node", code="console.log('Hello from isobox!')")
+    assert RUNS["node"]["stdout"] == "Hello from isobox!\n"
+
+
+def test_the_readme_error_example(ingress):
+    RUNS["error"] = execute(ingress, language="python", code="print(undefined_variable)")
+    assert RUNS["error"]["exit_code"] == 1
+    assert "NameError" in RUNS["error"]["stderr"]
+
+
+def test_a_bad_request_is_a_4xx_through_the_ingress(ingress):
+    response = ingress.post("/execute", json={"language": "cobol", "code": "x"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "language"
+
+
+def test_a_timeout(ingress):
+    RUNS["timeout"] = execute(ingress, language="python", code="while True: pass", timeout=2)
+    assert RUNS["timeout"]["timed_out"] is True
+
+
+def test_egress_fails(ingress):
+    server = socket.create_server(("0.0.0.0", 0))
+    port = server.getsockname()[1]
+    try:
+        code = (
+            "import socket, sys\n"
+            "for a in sys.argv[2:]:\n"
+            "    try: socket.create_connection((a, int(sys.argv[1])), timeout=2); print('REACHED', a)\n"
+            "    except OSError: print('blocked', a)\n"
+        )
+        addresses = [a for a in host_ipv4_addresses() if not a.startswith("127.")]
+        result = execute(
+            ingress, language="python", code=code, args=[str(port), *addresses], timeout=20
+        )
+    finally:
+        server.close()
+    assert "REACHED" not in result["stdout"]
+    assert result["stdout"].count("blocked") == len(addresses)
+
+
+def test_kubectl_get_coderuns_lists_the_runs(ingress):
+    table = kube.kubectl("get", "coderuns", "-n", SANDBOX, "-o", "json")
+    by_name = {item["metadata"]["name"]: item for item in json.loads(table)["items"]}
+    expected = {"python": ("Succeeded", 0), "node": ("Succeeded", 0), "error": ("Failed", 1)}
+    for key, (phase, exit_code) in expected.items():
+        status = by_name[f"run-{RUNS[key]['run_id']}"]["status"]
+        assert (status["phase"], status["exitCode"]) == (phase, exit_code)
+    assert by_name[f"run-{RUNS['timeout']['run_id']}"]["status"]["phase"] == "TimedOut"
+    printed = kube.kubectl("get", "coderuns", "-n", SANDBOX)
+    assert printed.splitlines()[0].split()[:3] == ["NAME", "LANGUAGE", "PHASE"]
+
+
+def test_helm_test_runs_a_hello_world(ingress):
+    tested = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "3m")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_uninstall_leaves_only_the_audit_trail(ingress):
+    removed = helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait")
+    assert removed.returncode == 0, removed.stderr
+    left = kube.kubectl(
+        "get",
+        "pods,services,deployments,roles,rolebindings,serviceaccounts",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "name",
+    )
+    assert [
+        line for line in left.splitlines() if not line.startswith("serviceaccount/default")
+    ] == []
+    assert kube.kubectl("get", "pods", "-n", SANDBOX, "-o", "name").strip() == ""
+    release_label = f"app.kubernetes.io/instance={RELEASE}"
+    assert kube.kubectl("get", "clusterroles,clusterrolebindings", "-l", release_label, "-o", "name") == ""
+    assert (
+        kube.kubectl("get", "crd", CRD, "-o", "name").strip()
+        == f"customresourcedefinition.apiextensions.k8s.io/{CRD}"
+    )
+    kept = json.loads(kube.kubectl("get", "coderuns", "-n", SANDBOX, "-o", "json"))["items"]
+    assert {f"run-{RUNS[k]['run_id']}" for k in RUNS} <= {i["metadata"]["name"] for i in kept}
