@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         str, Field(validation_alias=AliasChoices("LOG_LEVEL", "ISOBOX_LOG_LEVEL"))
     ] = "info"
     """Log level (debug, info, warning, error); read from `LOG_LEVEL`."""
+    shutdown_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    """On SIGTERM, how long runs in flight may finish before they are stopped and cleaned up."""
     backend: BackendName = "auto"
     """Where runs happen: auto picks docker when its socket answers, else local."""
     languages_file: Path | None = None

@@ -111,7 +111,26 @@ for ctl in /sys/fs/cgroup/*/; do
 done
 
 [ -z "$quiet" ] && log "removing state"
-# 6. state (keep logs of the last run for debugging; keep the cache)
+# 6. the few fixed host paths our kubelet/containerd use whatever their config says:
+#    /var/log/containers (symlinks into our pod logs), /var/lib/cni/results (libcni cache, entries
+#    "isobox-<id>-eth0" and their "cni-loopback-<id>-lo"), /var/lib/kubelet/device-plugins.
+#    Only our entries are removed; the directories only if that leaves them empty.
+if [ -d /var/log/containers ]; then
+  find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null
+  rmdir /var/log/containers 2>/dev/null
+fi
+if [ -d /var/lib/cni/results ]; then
+  for f in /var/lib/cni/results/isobox-*-eth0; do
+    [ -e "$f" ] || continue
+    id=${f#/var/lib/cni/results/isobox-}; id=${id%-eth0}
+    rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
+  done
+  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
+fi
+[ -f "$STATE/.ran-kubelet" ] && rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
+
+# 7. state (keep logs of the last run for debugging; keep the cache)
 if [ -d "$STATE" ]; then
   find "$STATE" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null
 fi

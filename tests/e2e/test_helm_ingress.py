@@ -199,7 +199,10 @@ def test_uninstall_leaves_only_the_audit_trail(ingress):
     ] == []
     assert kube.kubectl("get", "pods", "-n", SANDBOX, "-o", "name").strip() == ""
     release_label = f"app.kubernetes.io/instance={RELEASE}"
-    assert kube.kubectl("get", "clusterroles,clusterrolebindings", "-l", release_label, "-o", "name") == ""
+    assert (
+        kube.kubectl("get", "clusterroles,clusterrolebindings", "-l", release_label, "-o", "name")
+        == ""
+    )
     assert (
         kube.kubectl("get", "crd", CRD, "-o", "name").strip()
         == f"customresourcedefinition.apiextensions.k8s.io/{CRD}"

@@ -1,0 +1,132 @@
+"""A client that gives up, or a server that stops, leaves no sandbox behind.
+
+These run a real `isobox serve` process, since only a real server sees a client disconnect.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.backends.conftest import SANDBOX_NAMESPACE
+
+SLOW = {"language": "bash", "code": "echo started; sleep 25; echo finished", "timeout": 30}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sandboxes(backend: str) -> list[str]:
+    if backend == "local":
+        found = subprocess.run(["pgrep", "-f", "sleep 25"], capture_output=True, text=True).stdout
+    elif backend == "docker":
+        found = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", "label=isobox.dev/run-id"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    else:
+        found = subprocess.run(
+            [
+                "kubectl",
+                "get",
+                "pods",
+                "-n",
+                SANDBOX_NAMESPACE,
+                "-l",
+                "isobox.dev/run-id",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout
+    return found.split()
+
+
+def wait_for(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.local),
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("kubernetes", marks=pytest.mark.cluster),
+    ]
+)
+def server(request, tmp_path):
+    if request.param == "kubernetes":
+        request.getfixturevalue("sandbox_namespace")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "ISOBOX_BACKEND": request.param,
+        "ISOBOX_KUBERNETES_NAMESPACE": SANDBOX_NAMESPACE,
+        "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "isobox", "serve"], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    ready = wait_for(lambda: _ready(url), 60)
+    assert ready, (tmp_path / "server.log").read_text()
+    yield request.param, url, process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_client_disconnect_removes_the_sandbox(server):
+    backend, url, _ = server
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/execute", json=SLOW, timeout=httpx.Timeout(6, connect=5))
+    assert wait_for(lambda: not sandboxes(backend), 30), sandboxes(backend)
+
+
+def test_a_server_shutdown_removes_the_sandbox(server):
+    backend, url, process = server
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import httpx, sys; httpx.post(sys.argv[1] + '/execute', json={'language': 'bash', "
+                "'code': 'sleep 25', 'timeout': 30}, timeout=60)"
+            ),
+            url,
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: bool(sandboxes(backend)), 60), "the run never started"
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)  # the run would take 25 s: it is stopped, not awaited
+        assert wait_for(lambda: not sandboxes(backend), 30), sandboxes(backend)
+    finally:
+        client.kill()
+        client.wait()
