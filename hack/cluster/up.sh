@@ -64,8 +64,10 @@ wait_for() {  # name timeout-seconds command...
 # Docker's FORWARD policy is DROP and bridge-nf-call-iptables=1: allow pod<->pod on our bridge
 # (appended, i.e. after kube-router's jump which it keeps at position 1).
 iptables -A FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment "$TAG" -j ACCEPT
-# Safety net: no pod-sourced or service-addressed packet may leave through the uplink.
-iptables -t mangle -A POSTROUTING -o "$UPLINK" -s "$POD_CIDR" -m comment --comment "$TAG" -j DROP
+# Safety net: no pod-sourced packet may leave through any interface but our bridge (i.e. it can
+# only reach other pods or, by local delivery, this host), and no service-addressed packet may
+# leave through the uplink. mangle POSTROUTING sees the pod address before any SNAT.
+iptables -t mangle -A POSTROUTING -s "$POD_CIDR" ! -o "$BRIDGE" -m comment --comment "$TAG" -j DROP
 iptables -t mangle -A POSTROUTING -o "$UPLINK" -d "$SERVICE_CIDR" -m comment --comment "$TAG" -j DROP
 
 # ---- etcd ----------------------------------------------------------------------------------

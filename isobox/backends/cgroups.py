@@ -7,11 +7,13 @@ limits and says so in /readyz.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from isobox.models import Limits
@@ -27,8 +29,13 @@ class RunCgroup:
     directories: tuple[Path, ...]
     oom_file: Path
     oom_key: str
+    oom_baseline: int = 0
 
     def oom_kills(self) -> int:
+        """OOM kills in this cgroup since it was handed to the current run."""
+        return self._oom_counter() - self.oom_baseline
+
+    def _oom_counter(self) -> int:
         try:
             for line in self.oom_file.read_text().splitlines():
                 key, _, value = line.partition(" ")
@@ -44,6 +51,16 @@ class RunCgroup:
                 for pid in (directory / "cgroup.procs").read_text().split():
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
+
+    def empty(self, wait_s: float = 2.0) -> bool:
+        """Kill what is left and wait until no process remains; False if some lingered."""
+        deadline = time.monotonic() + wait_s
+        while any(_has_processes(directory) for directory in self.directories):
+            if time.monotonic() > deadline:
+                return False
+            self.kill_all()
+            time.sleep(0.005)
+        return True
 
     def remove(self, wait_s: float = 2.0) -> None:
         """Delete the directories once their processes are gone."""
@@ -63,10 +80,17 @@ class RunCgroup:
 
 
 class CgroupManager:
-    """Creates run cgroups under `<controller>/<root>/`; `available` says whether it can."""
+    """Hands out run cgroups under `<controller>/<root>/`; `available` says whether it can.
+
+    Cgroups are pooled: on cgroup v1, moving a process into a freshly made memory cgroup costs
+    about 10 ms, a third of a hello-world run. An emptied cgroup is reused with the next run's
+    limits, and its OOM counter is read relative to the hand-over.
+    """
 
     def __init__(self, root_name: str) -> None:
         self._root_name = root_name
+        self._idle: list[str] = []
+        self._created = 0
         self.version = _detect_version()
         self.available = self.version != 0 and self._prepare_root()
 
@@ -87,10 +111,35 @@ class CgroupManager:
             return False
         return True
 
-    def create(self, run_id: str, limits: Limits) -> RunCgroup:
-        directories = tuple(root / run_id for root in self._controller_roots())
+    def acquire(self, limits: Limits) -> RunCgroup:
+        """An empty cgroup with `limits` for one run; hand it back with `release`."""
+        while self._idle:
+            name = self._idle.pop()
+            try:
+                return self._handed_over(self._directories(name), limits)
+            except OSError:  # e.g. cached pages above a smaller new limit: start afresh
+                RunCgroup(self._directories(name), Path(), "").remove(wait_s=0.2)
+        self._created += 1
+        directories = self._directories(f"slot-{self._created}")
         for directory in directories:
-            directory.mkdir()
+            directory.mkdir(exist_ok=True)
+        return self._handed_over(directories, limits)
+
+    async def release(self, cgroup: RunCgroup) -> None:
+        """Empty the cgroup and pool it again, or remove it if processes linger."""
+        if await asyncio.to_thread(cgroup.empty):
+            self._idle.append(cgroup.directories[0].name)
+        else:
+            await asyncio.to_thread(cgroup.remove)
+
+    def _directories(self, name: str) -> tuple[Path, ...]:
+        return tuple(root / name for root in self._controller_roots())
+
+    def _handed_over(self, directories: tuple[Path, ...], limits: Limits) -> RunCgroup:
+        cgroup = self._limit(directories, limits)
+        return replace(cgroup, oom_baseline=cgroup.oom_kills())
+
+    def _limit(self, directories: tuple[Path, ...], limits: Limits) -> RunCgroup:
         memory_bytes = limits.memory_mib * 1024 * 1024
         quota = str(int(limits.cpus * CPU_PERIOD_US))
         if self.version == 2:
@@ -101,8 +150,7 @@ class CgroupManager:
             _write(cgroup / "cpu.max", f"{quota} {CPU_PERIOD_US}")
             return RunCgroup(directories, cgroup / "memory.events", "oom_kill")
         memory, pids, cpu = directories
-        _write(memory / "memory.limit_in_bytes", str(memory_bytes))
-        _write(memory / "memory.memsw.limit_in_bytes", str(memory_bytes), optional=True)
+        _write_memory_limits_v1(memory, memory_bytes)
         _write(pids / "pids.max", str(limits.pids))
         _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
         _write(cpu / "cpu.cfs_quota_us", quota)
@@ -131,3 +179,28 @@ def _write(path: Path, value: str, optional: bool = False) -> None:
     except OSError:
         if not optional:
             raise
+
+
+def _write_memory_limits_v1(memory: Path, limit_bytes: int) -> None:
+    """memory+swap must never be below memory: the order of the two writes depends on
+    whether the limit grows or shrinks, so try one order and fall back to the other."""
+    limit, memsw = memory / "memory.limit_in_bytes", memory / "memory.memsw.limit_in_bytes"
+    if not memsw.exists():
+        _write(limit, str(limit_bytes))
+        return
+    try:
+        _write(limit, str(limit_bytes))
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        _write(memsw, str(limit_bytes))
+        _write(limit, str(limit_bytes))
+        return
+    _write(memsw, str(limit_bytes))
+
+
+def _has_processes(directory: Path) -> bool:
+    try:
+        return bool((directory / "cgroup.procs").read_text().strip())
+    except OSError:
+        return False

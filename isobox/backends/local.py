@@ -92,14 +92,14 @@ class LocalBackend(Backend):
         interpreter = command and shutil.which(command[0], path=SEARCH_PATH)
         if not command or not interpreter:
             raise SandboxError(f"{spec.language.name} is not installed on this host")
-        cgroup = self._cgroups.create(spec.run_id, spec.limits) if self._cgroups.available else None
+        cgroup = self._cgroups.acquire(spec.limits) if self._cgroups.available else None
         try:
             with _memory_files(spec) as file_fds:
                 argv = self._bwrap_argv(spec, [interpreter, *command[1:]], file_fds)
                 return await self._execute(spec, argv, file_fds, cgroup)
         finally:
             if cgroup is not None:
-                await asyncio.to_thread(cgroup.remove)
+                await self._cgroups.release(cgroup)
 
     def _bwrap_argv(self, spec: RunSpec, command: list[str], file_fds: dict[str, int]) -> list[str]:
         assert self._bwrap is not None
