@@ -32,7 +32,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   if [ "${ISOBOX_KEEP_CLUSTER:-0}" != 1 ]; then
     trap 'step "test cluster down"; make -s cluster-down || true' EXIT
   fi
-  hack/cluster/load-images.sh "$ISOBOX_CACHE"/images/runtime-*.tar "$ISOBOX_CACHE"/images/isobox.tar
+  # cluster-up imports every image tar under $ISOBOX_CACHE/images (runtime and service).
 fi
 export PATH="${ISOBOX_K8S_CACHE:-/var/cache/isobox-k8s}/bin:$PATH"
 

@@ -186,7 +186,7 @@ imageGCHighThresholdPercent: 100 # never garbage-collect imported images
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}
 serializeImagePulls: false
-podPidsLimit: 4096
+podPidsLimit: 1024
 podLogsDir: $STATE/pod-logs
 YAML
 touch "$STATE/.ran-kubelet"
