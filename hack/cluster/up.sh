@@ -67,6 +67,8 @@ iptables -A FORWARD -i "$BRIDGE" -o "$BRIDGE" -m comment --comment "$TAG" -j ACC
 # Safety net: no pod-sourced packet may leave through any interface but our bridge (i.e. it can
 # only reach other pods or, by local delivery, this host), and no service-addressed packet may
 # leave through the uplink. mangle POSTROUTING sees the pod address before any SNAT.
+# Host-local traffic from the bridge address (the host talking to itself over lo) is not a leak.
+iptables -t mangle -A POSTROUTING -o lo -s "$POD_CIDR" -m comment --comment "$TAG" -j RETURN
 iptables -t mangle -A POSTROUTING -s "$POD_CIDR" ! -o "$BRIDGE" -m comment --comment "$TAG" -j DROP
 iptables -t mangle -A POSTROUTING -o "$UPLINK" -d "$SERVICE_CIDR" -m comment --comment "$TAG" -j DROP
 

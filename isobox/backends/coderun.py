@@ -53,6 +53,7 @@ class CodeRunBackend(Backend):
         self._call = ApiCaller()
         self._custom: client.CustomObjectsApi | None = None
         self._watcher: ObjectWatcher | None = None
+        self._in_flight: set[str] = set()
 
     def _api(self) -> client.CustomObjectsApi:
         if self._custom is None:
@@ -97,6 +98,7 @@ class CodeRunBackend(Backend):
         name = coderun_name(spec.run_id)
         body = manifests.coderun(name, self._namespace, spec_from_run(spec))
         done = self._watcher.expect(name, _final_status)
+        self._in_flight.add(name)
         try:
             await self._create(body)
             status = await self._await(done, spec)
@@ -105,6 +107,7 @@ class CodeRunBackend(Backend):
             raise
         finally:
             self._watcher.forget(name)
+            self._in_flight.discard(name)
         if status.get("phase") == "Error":
             raise SandboxError(
                 f"CodeRun {name} failed: {status.get('reason', '')} {status.get('message', '')}"
@@ -154,6 +157,8 @@ class CodeRunBackend(Backend):
             log.warning("cannot cancel CodeRun %s: %s", name, error.reason)
 
     async def close(self) -> None:
+        # Runs cancelled by the shutdown may not have reached their own clean-up yet.
+        await asyncio.gather(*(self._cancel(name) for name in list(self._in_flight)))
         if self._watcher is not None:
             self._watcher.stop()
         self._call.close()

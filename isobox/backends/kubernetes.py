@@ -51,6 +51,7 @@ class KubernetesBackend(Backend):
         self._networking: client.NetworkingV1Api | None = None
         self._watcher: ObjectWatcher | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._in_flight: set[str] = set()
 
     async def start(self) -> None:
         api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
@@ -108,6 +109,7 @@ class KubernetesBackend(Backend):
         name = pod["metadata"]["name"]
         outcome_future = self._watcher.expect(name, pod_outcome)
         started = time.monotonic()
+        self._in_flight.add(name)
         try:
             await self._create(pod)
             outcome = await self._await_outcome(outcome_future, spec)
@@ -115,6 +117,7 @@ class KubernetesBackend(Backend):
         finally:
             self._watcher.forget(name)
             await asyncio.shield(self._delete(name))
+            self._in_flight.discard(name)
 
     async def _create(self, pod: dict[str, Any]) -> None:
         try:
@@ -194,6 +197,8 @@ class KubernetesBackend(Backend):
                     )
 
     async def close(self) -> None:
+        # Runs cancelled by the shutdown may not have reached their own clean-up yet.
+        await asyncio.gather(*(self._delete(name) for name in list(self._in_flight)))
         if self._janitor is not None:
             self._janitor.cancel()
         if self._watcher is not None:

@@ -71,8 +71,10 @@ def wait_for(condition, timeout_s: float) -> bool:
     ]
 )
 def server(request, tmp_path):
-    if request.param == "kubernetes":
+    if request.param in {"kubernetes", "coderun"}:
         request.getfixturevalue("sandbox_namespace")
+    if request.param == "coderun":
+        request.getfixturevalue("operator")
     port = free_port()
     env = {
         **os.environ,
