@@ -109,6 +109,13 @@ def _answers(client: httpx.Client) -> bool:
         return False
 
 
+def _release_objects() -> list[str]:
+    kinds = "pods,services,deployments,roles,rolebindings,serviceaccounts,configmaps,ingresses"
+    left = kube.kubectl("get", kinds, "-n", NAMESPACE, "-o", "name")
+    defaults = ("serviceaccount/default", "configmap/kube-root-ca.crt")
+    return [line for line in left.splitlines() if not line.startswith(defaults)]
+
+
 def execute(client: httpx.Client, **body) -> dict:
     response = client.post("/execute", json=body)
     assert response.status_code == 200, response.text
@@ -186,17 +193,7 @@ def test_helm_test_runs_a_hello_world(ingress):
 def test_uninstall_leaves_only_the_audit_trail(ingress):
     removed = helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait")
     assert removed.returncode == 0, removed.stderr
-    left = kube.kubectl(
-        "get",
-        "pods,services,deployments,roles,rolebindings,serviceaccounts",
-        "-n",
-        NAMESPACE,
-        "-o",
-        "name",
-    )
-    assert [
-        line for line in left.splitlines() if not line.startswith("serviceaccount/default")
-    ] == []
+    kube.wait_until(lambda: _release_objects() == [], 120, "the release's objects to go")
     assert kube.kubectl("get", "pods", "-n", SANDBOX, "-o", "name").strip() == ""
     release_label = f"app.kubernetes.io/instance={RELEASE}"
     assert (
