@@ -21,7 +21,8 @@
 # 3.11 like the image's, default python3).
 set -euo pipefail
 
-readonly REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+readonly REPO_ROOT
 readonly CACHE=${ISOBOX_CACHE:-/var/cache/isobox}
 readonly MIRROR=${ISOBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 readonly IMAGE=${ISOBOX_SERVICE_IMAGE:-localhost/isobox/isobox:0.1.0}
@@ -33,103 +34,22 @@ readonly WORK=$CACHE/service-image
 # Our own temp dir: hack/images/build.sh empties $CACHE/tmp when it starts.
 readonly TMP_ROOT=$WORK/tmp
 readonly ARCHIVE=$CACHE/images/isobox.tar
+# Our own lock, so this build can run next to hack/images/build.sh; the shared .deb
+# cache is guarded by that build's lock ($CACHE/.lock), which build_rootfs takes
+# around debootstrap.
+readonly LOCK_FILE=$WORK/.lock LOCK_WHAT="service-image build"
+readonly LOG_PREFIX=service-image
 # The classic builder ships with dockerd 20.10, needs no buildx plugin and never
 # fetches a Dockerfile frontend image.
 export DOCKER_BUILDKIT=0
 
-log() { printf '[service-image %4ss] %s\n' "$SECONDS" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-hash_text() { sha256sum | cut -c1-16; }
+# shellcheck source-path=SCRIPTDIR source=../lib/debian-image.sh
+source "$REPO_ROOT/hack/lib/debian-image.sh"
 
-ensure_tools() {
-  [[ $EUID -eq 0 ]] || die "must run as root (debootstrap, docker)"
-  command -v docker >/dev/null || die "docker is not installed"
-  docker info >/dev/null 2>&1 || die "dockerd is not reachable"
-  local missing=()
-  command -v debootstrap >/dev/null || missing+=(debootstrap)
-  command -v flock >/dev/null || missing+=(util-linux)
-  if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${missing[@]}" ca-certificates >/dev/null
-  fi
+# check_python makes sure the host Python can build wheels for the image.
+check_python() {
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
     die "$PYTHON is not Python 3.11: the wheels must match the image's Python (set PYTHON)"
-}
-
-# prepare takes our build lock and removes what a killed run left behind.
-prepare() {
-  mkdir -p "$CACHE"/{debs,rootfs,images} "$WORK" "$TMP_ROOT"
-  exec 8>"$WORK/.lock"
-  flock -n 8 || { log "waiting for another service-image build to finish"; flock 8; }
-  # debootstrap mounts /proc and /sys in its target; never rm -rf through them.
-  local mnt
-  findmnt -rn -o TARGET | { grep "^$TMP_ROOT/" || true; } | sort -r | while read -r mnt; do
-    umount -l "$mnt" || true
-  done
-  rm -rf "${TMP_ROOT:?}"/*
-}
-
-# strip_rootfs drops what the service never needs (same list as hack/images/build.sh).
-strip_rootfs() {
-  local root=$1
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* \
-    "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
-    "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
-    "$root"/usr/share/locale/* "$root"/usr/share/lintian "$root"/var/log/* \
-    "$root"/tmp/* "$root"/var/tmp/*
-  : >"$root/etc/resolv.conf"
-  : >"$root/etc/hostname"
-}
-
-rootfs_key() {
-  { echo "$SUITE minbase $BASE_PACKAGES"; declare -f strip_rootfs; } | hash_text
-}
-
-build_rootfs() {
-  local key=$1 out=$CACHE/rootfs/service-python-$1.tar tmp
-  if [[ -s $out ]]; then
-    log "rootfs: cached ($out)"
-    return
-  fi
-  tmp=$(mktemp -d "$TMP_ROOT/rootfs.XXXXXX")
-  log "rootfs: debootstrap $SUITE minbase + $BASE_PACKAGES"
-  # The .deb cache is shared with hack/images/build.sh: hold its lock while using it.
-  if ! (
-    exec 9>"$CACHE/.lock"
-    flock 9
-    debootstrap --variant=minbase --include="${BASE_PACKAGES// /,}" \
-      --cache-dir="$CACHE/debs" "$SUITE" "$tmp/root" "$MIRROR"
-  ) >"$tmp/debootstrap.log" 2>&1; then
-    tail -n 30 "$tmp/debootstrap.log" >&2
-    die "debootstrap failed (log: $tmp/debootstrap.log)"
-  fi
-  strip_rootfs "$tmp/root"
-  tar --numeric-owner -C "$tmp/root" -cf "$tmp/rootfs.tar" .
-  mv "$tmp/rootfs.tar" "$out"
-  rm -rf "$tmp"
-  find "$CACHE/rootfs" -name 'service-python-*.tar' ! -name "service-python-$key.tar" -delete
-  log "rootfs: $(du -h "$out" | cut -f1)"
-}
-
-image_label() {
-  docker image inspect -f "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
-}
-
-import_base() {
-  local key=$1
-  if [[ $(image_label "$BASE_IMAGE" isobox.dev/rootfs-key) == "$key" ]]; then
-    log "base: up to date ($BASE_IMAGE)"
-    return
-  fi
-  log "base: docker import $BASE_IMAGE"
-  docker import \
-    --change "LABEL isobox.dev/rootfs-key=$key" \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'CMD ["/usr/bin/python3"]' \
-    "$CACHE/rootfs/service-python-$key.tar" "$BASE_IMAGE" >/dev/null
 }
 
 # build_wheels fills $1 with the wheels of '.[all]': the dependencies come from a
@@ -226,31 +146,18 @@ sys.exit("isobox serve did not answer")
   trap - EXIT
 }
 
-save_image() {
-  local id
-  id=$(docker image inspect -f '{{.Id}}' "$IMAGE")
-  if [[ -s $ARCHIVE && $(cat "$ARCHIVE.id" 2>/dev/null) == "$id" ]]; then
-    log "save: up to date ($ARCHIVE)"
-    return
-  fi
-  log "save: docker save -> $ARCHIVE"
-  docker save -o "$ARCHIVE.tmp" "$IMAGE"
-  chmod 0644 "$ARCHIVE.tmp"
-  mv "$ARCHIVE.tmp" "$ARCHIVE"
-  echo "$id" >"$ARCHIVE.id.tmp"
-  mv "$ARCHIVE.id.tmp" "$ARCHIVE.id"
-}
-
 main() {
+  # shellcheck disable=SC2119 # no tools beyond the common ones
   ensure_tools
+  check_python
   prepare
   local key
-  key=$(rootfs_key)
-  build_rootfs "$key"
-  import_base "$key"
+  key=$(rootfs_key "$BASE_PACKAGES")
+  build_rootfs service-python "$key" "$BASE_PACKAGES"
+  import_base "$BASE_IMAGE" service-python "$key" '["/usr/bin/python3"]'
   build_image
   smoke
-  save_image
+  save_image "$IMAGE" "$ARCHIVE"
   rm -rf "${TMP_ROOT:?}"/*
   log "$(docker image inspect -f '{{index .RepoTags 0}} {{.Size}}' "$IMAGE" |
     awk '{printf "%s %.0f MB", $1, $2/1e6}') -> $ARCHIVE"
