@@ -18,6 +18,7 @@ test:
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@python3 -c 'import ensurepip' 2>/dev/null || hack/apt-install.sh python3-venv
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[dev]'

@@ -6,12 +6,17 @@ ISOBOX_K8S_STATE ?= /var/lib/isobox-k8s
 CLUSTER_KUBECONFIG ?= $(ISOBOX_K8S_STATE)/admin.kubeconfig
 CLUSTER_PYTEST ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3) -m pytest
 
-.PHONY: cluster-up cluster-down cluster-test cluster-build
+.PHONY: cluster-up cluster-down cluster-test cluster-build cluster-deps
 
-cluster-build:
+# The Debian packages the build and the running cluster need (a fresh machine has few of them).
+cluster-deps:
+	hack/apt-install.sh iptables ipset conntrack runc openssl gcc libc6-dev curl util-linux \
+	  containernetworking-plugins busybox-static
+
+cluster-build: cluster-deps
 	ISOBOX_K8S_CACHE=$(ISOBOX_K8S_CACHE) hack/cluster/build.sh
 
-cluster-up:
+cluster-up: cluster-deps
 	ISOBOX_K8S_CACHE=$(ISOBOX_K8S_CACHE) ISOBOX_K8S_STATE=$(ISOBOX_K8S_STATE) hack/cluster/up.sh
 
 cluster-down:
