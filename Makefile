@@ -9,7 +9,7 @@ export ISOBOX_CACHE ?= /var/cache/isobox
 # Run the API on the embedded default backend (bubblewrap), on http://127.0.0.1:8000.
 serve: venv
 	@command -v bwrap >/dev/null || hack/apt-install.sh bubblewrap
-	$(VENV)/bin/isobox serve
+	ISOBOX_BACKEND=$${ISOBOX_BACKEND:-local} $(VENV)/bin/isobox serve
 
 # Everything, as CI runs it: dependencies, dockerd, images, the test cluster, lint, all tests.
 test:

@@ -54,7 +54,6 @@ class ObjectWatcher:
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
         self._thread: threading.Thread | None = None
-        self.synced = threading.Event()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -98,7 +97,6 @@ class ObjectWatcher:
         document = json.loads(listed.data)
         for item in document.get("items", []):
             self._deliver("LISTED", item)
-        self.synced.set()
         # return_type "object": events stay plain dicts; the client ships no types for watch.
         self._watch = watch.Watch(return_type="object")  # type: ignore[no-untyped-call]
         try:
