@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from isobox.backends.base import Backend
 from isobox.errors import PolicyError, RequestProblem
 from isobox.languages import Language, LanguageRegistry
-from isobox.models import ExecutionRequest, RunResult
+from isobox.metrics import Metrics
+from isobox.models import ExecutionRequest, RunResult, RunSpec
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
 
@@ -34,27 +35,36 @@ class Execution:
 class ExecutionService:
     """Validates requests and runs them on the backend, at most `max_concurrent_runs` at once."""
 
-    def __init__(self, settings: Settings, registry: LanguageRegistry, backend: Backend) -> None:
+    def __init__(
+        self, settings: Settings, registry: LanguageRegistry, backend: Backend, metrics: Metrics
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.backend = backend
+        self.metrics = metrics
         self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
 
     def available_languages(self) -> list[Language]:
         return [language for language in self.registry if self.backend.supports(language)]
 
     async def execute(self, request: ExecutionRequest) -> Execution:
-        spec = build_run_spec(request, self.registry, self.settings)
-        if not self.backend.supports(spec.language):
-            raise PolicyError(
-                "language",
-                f"{spec.language.name} is not available on the {self.backend.name} backend",
-                RequestProblem.UNKNOWN_LANGUAGE,
-            )
+        try:
+            spec = self._checked_spec(request)
+        except PolicyError:
+            self.metrics.rejected(request.language, self.backend.name)
+            raise
         queued = time.monotonic()
         async with self._slots:
             started = time.monotonic()
-            result = await self.backend.run(spec)
+            with self.metrics.in_flight.track_inprogress():
+                result = await self.backend.run(spec)
+        self.metrics.finished(
+            spec.language.name,
+            self.backend.name,
+            result,
+            queued_s=started - queued,
+            ran_s=time.monotonic() - started,
+        )
         log.info(
             "run finished",
             extra={
@@ -69,3 +79,13 @@ class ExecutionService:
             },
         )
         return Execution(spec.run_id, spec.language, self.backend.name, result)
+
+    def _checked_spec(self, request: ExecutionRequest) -> RunSpec:
+        spec = build_run_spec(request, self.registry, self.settings)
+        if not self.backend.supports(spec.language):
+            raise PolicyError(
+                "language",
+                f"{spec.language.name} is not available on the {self.backend.name} backend",
+                RequestProblem.UNKNOWN_LANGUAGE,
+            )
+        return spec

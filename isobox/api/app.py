@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from isobox import __version__
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.errors import install_error_handlers
-from isobox.api.routes import execute, health, languages
+from isobox.api.routes import execute, health, languages, metrics
 from isobox.backends.base import Backend
 from isobox.backends.factory import create_backend
 from isobox.languages import LanguageRegistry
+from isobox.metrics import Metrics
 from isobox.service import ExecutionService
 from isobox.settings import Settings
 
@@ -26,7 +27,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         registry = LanguageRegistry.load(settings.languages_file)
         chosen = backend or create_backend(settings)
         await chosen.start()
-        app.state.service = ExecutionService(settings, registry, chosen)
+        app.state.service = ExecutionService(settings, registry, chosen, Metrics())
         try:
             yield
         finally:
@@ -39,7 +40,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (execute, health, languages):
+    for module in (execute, health, languages, metrics):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
