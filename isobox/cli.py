@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("operator", help="run the CodeRun operator (kopf)")
     commands.add_parser("crd", help="print the CodeRun CustomResourceDefinition as YAML")
+    hash_key = commands.add_parser("hash-key", help="print the SHA-256 digest of an API key")
+    hash_key.add_argument("key", help="the API key (give the digest to ISOBOX_API_KEY_HASHES)")
     return parser
 
 
@@ -86,3 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         operator()
     elif arguments.command == "crd":
         print_crd()
+    elif arguments.command == "hash-key":
+        from isobox.api.auth import key_digest
+
+        print(key_digest(arguments.key))

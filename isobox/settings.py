@@ -12,6 +12,8 @@ from typing import Annotated, Literal, Self
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from isobox.errors import ConfigError
+
 BackendName = Literal["auto", "local", "docker", "kubernetes", "coderun"]
 
 MIB = 1024 * 1024
@@ -36,6 +38,11 @@ class Settings(BaseSettings):
     """Log level (debug, info, warning, error); read from `LOG_LEVEL`."""
     shutdown_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
     """On SIGTERM, how long runs in flight may finish before they are stopped and cleaned up."""
+    api_key_hashes: str = ""
+    """Comma-separated SHA-256 digests of the accepted API keys (`isobox hash-key KEY`);
+    empty turns API keys off."""
+    api_key_hashes_file: Path | None = None
+    """A file of such digests, one per line (e.g. a mounted Kubernetes Secret)."""
     backend: BackendName = "auto"
     """Where runs happen: auto picks docker when its socket answers, else local."""
     languages_file: Path | None = None
@@ -101,6 +108,20 @@ class Settings(BaseSettings):
     coderun_output_limit_bytes: Annotated[int, Field(ge=1024, le=512 * 1024)] = 256 * 1024
     """Bytes kept per stream in a CodeRun status (objects must stay small in etcd)."""
 
+    def api_key_digests(self) -> frozenset[str]:
+        """The configured key digests, from the variable and the file together."""
+        lines = self.api_key_hashes.split(",")
+        if self.api_key_hashes_file is not None:
+            try:
+                lines += self.api_key_hashes_file.read_text().splitlines()
+            except OSError as error:
+                raise ConfigError(f"cannot read the API key hashes file: {error}") from error
+        digests = frozenset(line.strip().lower() for line in lines if line.strip())
+        bad = [digest for digest in digests if not _is_sha256_hex(digest)]
+        if bad:
+            raise ConfigError("API key hashes must be SHA-256 hex digests (isobox hash-key KEY)")
+        return digests
+
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> Self:
         if self.default_timeout_s > self.max_timeout_s:
@@ -108,3 +129,7 @@ class Settings(BaseSettings):
         if self.default_memory_mib > self.max_memory_mib:
             raise ValueError("default_memory_mib must not exceed max_memory_mib")
         return self
+
+
+def _is_sha256_hex(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

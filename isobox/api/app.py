@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from isobox import __version__
+from isobox.api.auth import require_api_key
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.errors import install_error_handlers
 from isobox.api.routes import execute, health, languages, metrics
@@ -40,7 +41,9 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (execute, health, languages, metrics):
-        app.include_router(module.router)
+    app.state.api_key_digests = settings.api_key_digests()
+    app.include_router(health.router)
+    for module in (execute, languages, metrics):
+        app.include_router(module.router, dependencies=[Depends(require_api_key)])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -54,10 +54,12 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     if error.status_code == 400:
         # FastAPI's only own 400: the body could not be decoded before validation.
         return error_response(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(
+    codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+    response = error_response(
         error.status_code, codes.get(error.status_code, "http_error"), str(error.detail)
     )
+    response.headers.update(error.headers or {})
+    return response
 
 
 async def _policy_error(_: Request, error: Exception) -> JSONResponse:
