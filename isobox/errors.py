@@ -41,5 +41,13 @@ class SandboxError(IsoboxError):
     """The sandbox failed for a reason that is not the program's fault."""
 
 
+class Saturated(IsoboxError):
+    """Every run slot is busy and the wait queue is full; retry after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ConfigError(IsoboxError):
     """The service configuration (settings, language registry) is unusable."""

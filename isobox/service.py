@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from isobox.backends.base import Backend
-from isobox.errors import PolicyError, RequestProblem
+from isobox.errors import PolicyError, RequestProblem, Saturated
 from isobox.languages import Language, LanguageRegistry
 from isobox.metrics import Metrics
 from isobox.models import ExecutionRequest, RunResult, RunSpec
@@ -43,6 +45,7 @@ class ExecutionService:
         self.backend = backend
         self.metrics = metrics
         self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
+        self._waiting = 0
 
     def available_languages(self) -> list[Language]:
         return [language for language in self.registry if self.backend.supports(language)]
@@ -54,7 +57,7 @@ class ExecutionService:
             self.metrics.rejected(request.language, self.backend.name)
             raise
         queued = time.monotonic()
-        async with self._slots:
+        async with self._slot():
             started = time.monotonic()
             with self.metrics.in_flight.track_inprogress():
                 result = await self.backend.run(spec)
@@ -79,6 +82,24 @@ class ExecutionService:
             },
         )
         return Execution(spec.run_id, spec.language, self.backend.name, result)
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A run slot; a short queue waits for one, a full queue is refused at once."""
+        if self._slots.locked() and self._waiting >= self.settings.max_queued_runs:
+            raise Saturated(
+                f"all {self.settings.max_concurrent_runs} run slots are busy and "
+                f"{self._waiting} requests are already waiting"
+            )
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _checked_spec(self, request: ExecutionRequest) -> RunSpec:
         spec = build_run_spec(request, self.registry, self.settings)

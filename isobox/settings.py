@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     max_concurrent_runs: Annotated[int, Field(ge=1, le=4096)] = 64
     """Runs in flight at once; further requests wait for a slot."""
 
+    max_queued_runs: Annotated[int, Field(ge=0, le=100_000)] = 64
+    """Requests that may wait for a run slot; beyond that the service answers 503 at once."""
+    rate_limit_per_minute: Annotated[int, Field(ge=0)] = 0
+    """Executions one client (API key, or address without keys) may start per minute; 0: off."""
+    max_in_flight_per_client: Annotated[int, Field(ge=0)] = 0
+    """Executions one client may have running or queued at once; 0: off."""
+
     local_sandbox_uid: Annotated[int, Field(ge=1)] = 65534
     """Host uid the local backend's sandboxes run as when the service runs as root."""
     local_cgroup_root: str = "isobox"

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from isobox import __version__
 from isobox.api.auth import require_api_key
 from isobox.api.body_limit import BodySizeLimit
+from isobox.api.client_limits import ClientLimits
 from isobox.api.errors import install_error_handlers
 from isobox.api.routes import execute, health, languages, metrics
 from isobox.backends.base import Backend
@@ -42,6 +43,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.api_key_digests = settings.api_key_digests()
+    app.state.client_limits = ClientLimits.from_settings(settings)
     app.include_router(health.router)
     for module in (execute, languages, metrics):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])

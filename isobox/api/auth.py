@@ -45,3 +45,5 @@ async def require_api_key(
             detail="a valid API key is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    assert key is not None
+    request.state.client_id = key_digest(key)  # per-client limits count by key

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from isobox.errors import BackendUnavailable, PolicyError, RequestProblem, SandboxError
+from isobox.errors import BackendUnavailable, PolicyError, RequestProblem, SandboxError, Saturated
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,12 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     if error.status_code == 400:
         # FastAPI's only own 400: the body could not be decoded before validation.
         return error_response(400, "invalid_json", "the body is not valid JSON in UTF-8", "body")
-    codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+    codes = {
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+        429: "rate_limited",
+    }
     response = error_response(
         error.status_code, codes.get(error.status_code, "http_error"), str(error.detail)
     )
@@ -74,6 +79,13 @@ async def _backend_unavailable(_: Request, error: Exception) -> JSONResponse:
     return error_response(503, "backend_unavailable", str(error))
 
 
+async def _saturated(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Saturated)
+    response = error_response(503, "saturated", str(error))
+    response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
 async def _sandbox_error(_: Request, error: Exception) -> JSONResponse:
     log.error("sandbox failure: %s", error)
     return error_response(503, "sandbox_failure", str(error))
@@ -85,3 +97,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PolicyError, _policy_error)
     app.add_exception_handler(BackendUnavailable, _backend_unavailable)
     app.add_exception_handler(SandboxError, _sandbox_error)
+    app.add_exception_handler(Saturated, _saturated)

@@ -219,7 +219,9 @@ def test_helm_test_posts_hello_world_to_the_api_service() -> None:
 
 def test_api_keys_come_from_a_named_secret_only() -> None:
     off = render({}).get("Deployment", "-api")
-    assert "ISOBOX_API_KEY_HASHES_FILE" not in env_of(off["spec"]["template"]["spec"]["containers"][0])
+    assert "ISOBOX_API_KEY_HASHES_FILE" not in env_of(
+        off["spec"]["template"]["spec"]["containers"][0]
+    )
     on = render({"api": {"apiKeys": {"existingSecret": "isobox-keys"}}}).get("Deployment", "-api")
     container = on["spec"]["template"]["spec"]["containers"][0]
     assert env_of(container)["ISOBOX_API_KEY_HASHES_FILE"] == "/etc/isobox/api-keys/hashes"

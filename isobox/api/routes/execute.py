@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
 from isobox.api.schemas import ErrorResponse, ExecuteResponse
 from isobox.models import ExecutionRequest
@@ -25,12 +26,17 @@ class ClientGone(Exception):
 
 @router.post(
     "/execute",
+    dependencies=[Depends(limit_client)],
     response_model=ExecuteResponse,
     responses={
         400: {"model": ErrorResponse, "description": "The body is not JSON."},
         413: {"model": ErrorResponse, "description": "Code, files, stdin or body too large."},
+        429: {"model": ErrorResponse, "description": "This client's rate or in-flight limit."},
         422: {"model": ErrorResponse, "description": "A field is missing, mistyped or refused."},
-        503: {"model": ErrorResponse, "description": "The backend cannot run anything now."},
+        503: {
+            "model": ErrorResponse,
+            "description": "Backend down, or every slot and the queue full.",
+        },
     },
 )
 async def execute(
