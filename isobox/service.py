@@ -51,11 +51,19 @@ class ExecutionService:
         return [language for language in self.registry if self.backend.supports(language)]
 
     async def execute(self, request: ExecutionRequest) -> Execution:
+        """Check `request` and run it to completion."""
+        return await self.run(self.prepare(request))
+
+    def prepare(self, request: ExecutionRequest) -> RunSpec:
+        """The checked run for `request`, or a PolicyError naming the problem."""
         try:
-            spec = self._checked_spec(request)
+            return self._checked_spec(request)
         except PolicyError:
             self.metrics.rejected(request.language, self.backend.name)
             raise
+
+    async def run(self, spec: RunSpec) -> Execution:
+        """Run a prepared spec once a slot is free."""
         queued = time.monotonic()
         async with self._slot():
             started = time.monotonic()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from isobox.models import RunResult
+from isobox.service import Execution
 
 
 class ExecuteResponse(RunResult):
@@ -17,6 +18,27 @@ class ExecuteResponse(RunResult):
     ]
     language: Annotated[str, Field(description="Canonical name of the language that ran.")]
     backend: Annotated[str, Field(description="Backend that ran it.")]
+
+    @classmethod
+    def of(cls, execution: Execution) -> ExecuteResponse:
+        return cls(
+            **execution.result.model_dump(),
+            run_id=execution.run_id,
+            language=execution.language.name,
+            backend=execution.backend,
+        )
+
+
+class RunResponse(BaseModel):
+    """An asynchronous run: its state and, once it ended, the same result as /execute."""
+
+    run_id: str
+    status: Annotated[
+        Literal["running", "succeeded", "failed", "cancelled", "error"],
+        Field(description="succeeded: exit 0; failed: any other ending of the program."),
+    ]
+    result: ExecuteResponse | None = None
+    error: Annotated[str | None, Field(description="Why the sandbox could not run it.")] = None
 
 
 class ErrorResponse(BaseModel):

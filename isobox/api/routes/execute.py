@@ -51,12 +51,7 @@ async def execute(
         execution = await _unless_client_leaves(request, service.execute(body))
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return ExecuteResponse(
-        **execution.result.model_dump(),
-        run_id=execution.run_id,
-        language=execution.language.name,
-        backend=execution.backend,
-    )
+    return ExecuteResponse.of(execution)
 
 
 async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:

@@ -1,0 +1,73 @@
+"""`/runs`: submit a run and come back for it; cancel it on the way."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+
+from isobox.api.client_limits import limit_client
+from isobox.api.schemas import ErrorResponse, ExecuteResponse, RunResponse
+from isobox.models import ExecutionRequest
+from isobox.runs import RunRecord, RunStore
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+def get_runs(request: Request) -> RunStore:
+    return cast(RunStore, request.app.state.runs)
+
+
+RunsDep = Annotated[RunStore, Depends(get_runs)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such run (or it expired)."}
+}
+
+
+def _response(record: RunRecord) -> RunResponse:
+    execution = record.execution
+    return RunResponse(
+        run_id=record.run_id,
+        status=record.status,
+        result=ExecuteResponse.of(execution) if execution else None,
+        error=record.error,
+    )
+
+
+def _found(record: RunRecord | None) -> RunRecord:
+    if record is None:
+        raise HTTPException(404, detail="no such run")
+    return record
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=RunResponse,
+    dependencies=[Depends(limit_client)],
+    responses={422: {"model": ErrorResponse}, 413: {"model": ErrorResponse}},
+)
+async def submit_run(
+    body: ExecutionRequest,
+    runs: RunsDep,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+) -> RunResponse:
+    """Start a run and return its id at once; a repeated `Idempotency-Key` returns the
+    first run instead of starting another."""
+    scoped_key = None
+    if idempotency_key:
+        scoped_key = f"{getattr(request.state, 'client_id', '')}:{idempotency_key}"
+    return _response(runs.submit(body, scoped_key))
+
+
+@router.get("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
+async def get_run(run_id: str, runs: RunsDep) -> RunResponse:
+    """The run's status and, when it has ended, the same result as `POST /execute`."""
+    return _response(_found(runs.get(run_id)))
+
+
+@router.delete("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
+async def cancel_run(run_id: str, runs: RunsDep) -> RunResponse:
+    """Stop the run and remove its sandbox; an ended run is left as it is."""
+    return _response(_found(await runs.cancel(run_id)))
