@@ -13,12 +13,14 @@ import errno
 import os
 import signal
 import time
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from isobox.models import Limits
 
 CGROUP_FS = Path("/sys/fs/cgroup")
+INSTANCE_PREFIX = "i"
 CPU_PERIOD_US = 100_000
 
 
@@ -80,33 +82,42 @@ class RunCgroup:
 
 
 class CgroupManager:
-    """Hands out run cgroups under `<controller>/<root>/`; `available` says whether it can.
+    """Hands out run cgroups under `<controller>/<root>/<instance>/`; `available` says whether
+    it can.
 
-    Cgroups are pooled: on cgroup v1, moving a process into a freshly made memory cgroup costs
-    about 10 ms, a third of a hello-world run. An emptied cgroup is reused with the next run's
-    limits, and its OOM counter is read relative to the hand-over.
+    Each manager (one per backend instance, several may share a host or a process) owns a
+    directory named after its process, so it never touches another live instance's runs and
+    can clean up after dead ones. Cgroups are pooled: on cgroup v1, moving a process into a
+    freshly made memory cgroup costs about 10 ms, a third of a hello-world run. An emptied
+    cgroup is reused with the next run's limits; its OOM counter is read relative to the
+    hand-over.
     """
 
     def __init__(self, root_name: str) -> None:
         self._root_name = root_name
+        self._instance = f"{INSTANCE_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._idle: list[str] = []
         self._created = 0
         self.version = _detect_version()
         self.available = self.version != 0 and self._prepare_root()
 
-    def _controller_roots(self) -> list[Path]:
+    def _shared_roots(self) -> list[Path]:
         if self.version == 2:
             return [CGROUP_FS / self._root_name]
         return [CGROUP_FS / name / self._root_name for name in ("memory", "pids", "cpu")]
 
+    def _controller_roots(self) -> list[Path]:
+        return [root / self._instance for root in self._shared_roots()]
+
     def _prepare_root(self) -> bool:
         try:
-            for root in self._controller_roots():
-                root.mkdir(exist_ok=True)
-            if self.version == 2:
-                (self._controller_roots()[0] / "cgroup.subtree_control").write_text(
-                    "+memory +pids +cpu"
-                )
+            for shared, own in zip(self._shared_roots(), self._controller_roots(), strict=True):
+                shared.mkdir(exist_ok=True)
+                if self.version == 2:
+                    _write(shared / "cgroup.subtree_control", "+memory +pids +cpu")
+                own.mkdir(exist_ok=True)
+                if self.version == 2:
+                    _write(own / "cgroup.subtree_control", "+memory +pids +cpu")
         except OSError:
             return False
         return True
@@ -157,12 +168,41 @@ class CgroupManager:
         return RunCgroup(directories, memory / "memory.oom_control", "oom_kill")
 
     def remove_leftovers(self) -> None:
-        """Remove run cgroups a killed previous instance left behind."""
-        for root in self._controller_roots():
+        """Remove the cgroups of instances whose process is gone (killed, crashed)."""
+        for shared in self._shared_roots():
             with contextlib.suppress(OSError):
-                for child in root.iterdir():
-                    if child.is_dir():
-                        RunCgroup((child,), child, "").remove(wait_s=0.5)
+                for instance in shared.iterdir():
+                    if instance.is_dir() and not _owner_alive(instance.name):
+                        _remove_tree(instance)
+
+    def close(self) -> None:
+        """Remove this instance's cgroups (its runs have ended)."""
+        for own in self._controller_roots():
+            _remove_tree(own)
+
+
+def _owner_alive(instance: str) -> bool:
+    """Whether the process that named this instance directory still runs."""
+    if not instance.startswith(INSTANCE_PREFIX):
+        return False
+    pid_text = instance[len(INSTANCE_PREFIX) :].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_tree(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        for child in directory.iterdir():
+            if child.is_dir():
+                RunCgroup((child,), child, "").remove(wait_s=0.5)
+    RunCgroup((directory,), directory, "").remove(wait_s=0.5)
 
 
 def _detect_version() -> int:

@@ -202,7 +202,9 @@ class LocalBackend(Backend):
         return prefix
 
     async def close(self) -> None:
-        """Nothing to release: every run cleans up after itself, cancellation included."""
+        """Every run cleans up after itself; what remains is this instance's cgroup pool."""
+        if self._cgroups.available:
+            await asyncio.to_thread(self._cgroups.close)
 
 
 @contextlib.contextmanager
