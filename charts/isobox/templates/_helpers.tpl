@@ -133,6 +133,12 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .maxBodyBytes | int64 | quote }}
 - name: ISOBOX_MAX_CONCURRENT_RUNS
   value: {{ .maxConcurrentRuns | quote }}
+- name: ISOBOX_MAX_QUEUED_RUNS
+  value: {{ .maxQueuedRuns | quote }}
+- name: ISOBOX_RATE_LIMIT_PER_MINUTE
+  value: {{ .rateLimitPerMinute | quote }}
+- name: ISOBOX_MAX_IN_FLIGHT_PER_CLIENT
+  value: {{ .maxInFlightPerClient | quote }}
 {{- end }}
 {{- with .Values.coderun }}
 - name: ISOBOX_CODERUN_RETENTION_S
