@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -79,13 +78,17 @@ class ObjectWatcher:
         self._waiters.pop(name, None)
 
     def _run(self) -> None:
+        delay = RETRY_DELAY_S
         while not self._stop.is_set():
             try:
                 self._list_then_watch()
+                delay = RETRY_DELAY_S
             except Exception as error:  # noqa: BLE001 - the watch must outlive API hiccups
                 if not self._stop.is_set():
-                    log.warning("watch of %s restarts after error: %s", self._list, error)
-                    time.sleep(RETRY_DELAY_S)
+                    log.warning("watch restarts in %.0f s after error: %s", delay, error)
+                    # Backs off while the API is down; stop() cuts the wait short.
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
     def _list_then_watch(self) -> None:
         listed = self._list(
