@@ -32,6 +32,9 @@ class Language(BaseModel):
     run: tuple[str, ...]
     compile: tuple[str, ...] | None = None
     local: tuple[str, ...] | None = None
+    env: Annotated[
+        dict[str, str], Field(description="Extra environment of both stages (e.g. GOCACHE).")
+    ] = {}
 
     @field_validator("file")
     @classmethod

@@ -21,6 +21,7 @@ LAUNCHER_PATH = "/usr/local/bin/isobox-launch"
 WORKDIR = "/workspace"
 SANDBOX_UID = 10001
 BUNDLE_ENV_PREFIX = "ISOBOX_BUNDLE_"
+MIB = 1024 * 1024
 # The kernel caps one environment string at 128 KiB (MAX_ARG_STRLEN); stay well below it.
 BUNDLE_CHUNK_CHARS = 65536
 SANDBOX_ENV = {
@@ -41,6 +42,7 @@ def bundle_document(
     sandbox's network policy is in force.
     """
     compile_command = spec.compile_command
+    limits = spec.limits
     return {
         "workdir": WORKDIR,
         "files": [
@@ -49,15 +51,26 @@ def bundle_document(
         ],
         "compile": None
         if compile_command is None
-        else {"command": compile_command, "timeout_ms": int(spec.limits.compile_timeout_s * 1000)},
+        else {
+            "command": compile_command,
+            "timeout_ms": int(limits.compile_timeout_s * 1000),
+            "memory_bytes": _stage_memory_bytes(limits.compile_memory_mib, spec),
+        },
         "command": spec.run_command,
         "stdin_b64": base64.b64encode(spec.stdin).decode(),
-        "timeout_ms": int(spec.limits.timeout_s * 1000),
-        "output_limit": spec.limits.output_bytes,
-        "env": SANDBOX_ENV,
+        "timeout_ms": int(limits.timeout_s * 1000),
+        "memory_bytes": _stage_memory_bytes(limits.memory_mib, spec),
+        "output_limit": limits.output_bytes,
+        "env": {**SANDBOX_ENV, **spec.language.env},
         "isolation_probes": isolation_probes or [],
         "isolation_wait_ms": int(isolation_wait_s * 1000),
     }
+
+
+def _stage_memory_bytes(stage_mib: int, spec: RunSpec) -> int:
+    """The launcher's own limit for a stage smaller than the sandbox (0: the sandbox's
+    memory limit, enforced by the kernel, is the stage's limit)."""
+    return stage_mib * MIB if stage_mib < spec.sandbox_memory_mib else 0
 
 
 def bundle_environment(spec: RunSpec, **options: Any) -> dict[str, str]:

@@ -38,6 +38,14 @@ class ExecutionRequest(BaseModel):
     memory: Annotated[
         int | None, Field(description="Memory limit in MiB (server default if unset).")
     ] = None
+    compile_timeout: Annotated[
+        float | None,
+        Field(description="Wall-clock limit of the compile step in seconds (compiled languages)."),
+    ] = None
+    compile_memory: Annotated[
+        int | None,
+        Field(description="Memory limit of the compile step in MiB (compiled languages)."),
+    ] = None
 
 
 class Limits(BaseModel):
@@ -52,6 +60,14 @@ class Limits(BaseModel):
     output_bytes: int
     scratch_mib: int
     compile_timeout_s: float
+    compile_memory_mib: int
+
+    def sandbox_memory_mib(self, compiles: bool) -> int:
+        """The memory of the whole sandbox: enough for its largest stage.
+
+        The launcher holds the smaller stage to its own limit inside it.
+        """
+        return max(self.memory_mib, self.compile_memory_mib) if compiles else self.memory_mib
 
 
 class StageResult(BaseModel):
@@ -103,3 +119,7 @@ class RunSpec(BaseModel):
     @property
     def compile_command(self) -> list[str] | None:
         return self.language.compile_command()
+
+    @property
+    def sandbox_memory_mib(self) -> int:
+        return self.limits.sandbox_memory_mib(self.compile_command is not None)

@@ -126,26 +126,45 @@ def _checked_args(args: list[str], settings: Settings) -> list[str]:
 
 
 def _limits(request: ExecutionRequest, settings: Settings) -> Limits:
-    timeout = settings.default_timeout_s if request.timeout is None else request.timeout
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise PolicyError("timeout", "must be a positive number of seconds")
-    if timeout > settings.max_timeout_s:
-        raise PolicyError(
-            "timeout", f"{timeout:g} s exceeds the maximum of {settings.max_timeout_s:g} s"
-        )
-    memory = settings.default_memory_mib if request.memory is None else request.memory
-    if memory < MIN_MEMORY_MIB:
-        raise PolicyError("memory", f"must be at least {MIN_MEMORY_MIB} MiB")
-    if memory > settings.max_memory_mib:
-        raise PolicyError(
-            "memory", f"{memory} MiB exceeds the maximum of {settings.max_memory_mib} MiB"
-        )
     return Limits(
-        timeout_s=timeout,
-        memory_mib=memory,
+        timeout_s=_seconds(
+            "timeout", request.timeout, settings.default_timeout_s, settings.max_timeout_s
+        ),
+        memory_mib=_mebibytes("memory", request.memory, settings.default_memory_mib, settings),
         cpus=settings.cpus,
         pids=settings.pids_limit,
         output_bytes=settings.output_limit_bytes,
         scratch_mib=settings.scratch_mib,
-        compile_timeout_s=settings.compile_timeout_s,
+        compile_timeout_s=_seconds(
+            "compile_timeout",
+            request.compile_timeout,
+            settings.compile_timeout_s,
+            settings.max_compile_timeout_s,
+        ),
+        compile_memory_mib=_mebibytes(
+            "compile_memory",
+            request.compile_memory,
+            min(settings.compile_memory_mib, settings.max_memory_mib),
+            settings,
+        ),
     )
+
+
+def _seconds(field: str, asked: float | None, default: float, maximum: float) -> float:
+    value = default if asked is None else asked
+    if not math.isfinite(value) or value <= 0:
+        raise PolicyError(field, "must be a positive number of seconds")
+    if value > maximum:
+        raise PolicyError(field, f"{value:g} s exceeds the maximum of {maximum:g} s")
+    return value
+
+
+def _mebibytes(field: str, asked: int | None, default: int, settings: Settings) -> int:
+    value = default if asked is None else asked
+    if value < MIN_MEMORY_MIB:
+        raise PolicyError(field, f"must be at least {MIN_MEMORY_MIB} MiB")
+    if value > settings.max_memory_mib:
+        raise PolicyError(
+            field, f"{value} MiB exceeds the maximum of {settings.max_memory_mib} MiB"
+        )
+    return value

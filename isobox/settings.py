@@ -53,7 +53,11 @@ class Settings(BaseSettings):
     max_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     """The largest wall-clock limit a request may ask for."""
     compile_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
-    """Wall-clock limit of a compile step."""
+    """Wall-clock limit of a compile step whose request sets none."""
+    max_compile_timeout_s: Annotated[float, Field(gt=0, le=600)] = 120.0
+    """The largest compile-step limit a request may ask for."""
+    compile_memory_mib: Annotated[int, Field(ge=16, le=65536)] = 512
+    """Memory limit of a compile step whose request sets none (at most max_memory_mib)."""
     default_memory_mib: Annotated[int, Field(ge=16)] = 256
     """Memory limit (no swap) of a run whose request sets none."""
     max_memory_mib: Annotated[int, Field(ge=16, le=65536)] = 2048

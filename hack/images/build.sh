@@ -13,14 +13,14 @@
 # renamed, so a run that is killed can simply be started again.
 #
 # Environment: ISOBOX_CACHE (default /var/cache/isobox), ISOBOX_LANGS (default
-# "python node bash"), ISOBOX_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# "python node bash ruby gcc go java rust"), ISOBOX_DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly REPO_ROOT
 readonly CACHE=${ISOBOX_CACHE:-/var/cache/isobox}
 readonly MIRROR=${ISOBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-readonly LANGS=${ISOBOX_LANGS:-python node bash}
+readonly LANGS=${ISOBOX_LANGS:-python node bash ruby gcc go java rust}
 readonly SUITE=bookworm
 readonly TAG=0.1.0
 readonly TMP_ROOT=$CACHE/tmp
@@ -36,12 +36,19 @@ source "$REPO_ROOT/hack/lib/debian-image.sh"
 
 LAUNCHER_BIN=  # built lazily, only when an image has to be (re)built
 
-# packages_for prints the extra Debian packages of a language's rootfs.
+# packages_for prints the extra Debian packages of an image's rootfs. An image
+# may serve several registry languages: gcc serves c and cpp.
 packages_for() {
   case $1 in
     python) echo python3 ;;
     node) echo nodejs ;;
     bash) echo "" ;;  # bash is part of minbase
+    ruby) echo ruby ;;
+    gcc) echo "gcc g++ libc6-dev" ;;
+    go) echo golang-go ;;
+    java) echo openjdk-17-jdk-headless ;;
+    # rustc links through cc.
+    rust) echo "rustc gcc libc6-dev" ;;
     *) die "unknown language '$1'" ;;
   esac
 }

@@ -105,7 +105,9 @@ class DockerBackend(Backend):
 
     def _container_config(self, spec: RunSpec) -> dict[str, Any]:
         limits = spec.limits
-        memory = f"{limits.memory_mib}m"
+        memory = f"{spec.sandbox_memory_mib}m"
+        # A compiled program runs from the work directory, so only then may it hold executables.
+        workdir_exec = ",exec" if spec.compile_command is not None else ""
         return {
             "image": spec.language.image,
             "entrypoint": [LAUNCHER_PATH],
@@ -118,7 +120,8 @@ class DockerBackend(Backend):
             "network_mode": "none",
             "read_only": True,
             "tmpfs": {
-                WORKDIR: f"size={limits.scratch_mib}m,uid={SANDBOX_UID},gid={SANDBOX_UID}",
+                WORKDIR: f"size={limits.scratch_mib}m,uid={SANDBOX_UID},gid={SANDBOX_UID}"
+                + workdir_exec,
                 "/tmp": f"size={TMP_MIB}m,mode=1777",
             },
             "cap_drop": ["ALL"],
@@ -140,11 +143,8 @@ class DockerBackend(Backend):
 
     async def _wait_and_collect(self, container: Container, spec: RunSpec) -> RunResult:
         # The launcher enforces the timeout itself; this is the backstop if the launcher cannot.
-        deadline = (
-            spec.limits.timeout_s
-            + spec.limits.compile_timeout_s
-            + self._settings.docker_run_timeout_grace_s
-        )
+        compile_s = spec.limits.compile_timeout_s if spec.compile_command is not None else 0
+        deadline = spec.limits.timeout_s + compile_s + self._settings.docker_run_timeout_grace_s
         backstop_fired = False
         try:
             await asyncio.wait_for(self._call(container.wait), deadline)

@@ -27,6 +27,9 @@ def spec_from_run(spec: RunSpec) -> dict[str, Any]:
         "timeoutSeconds": spec.limits.timeout_s,
         "memoryMiB": spec.limits.memory_mib,
     }
+    if spec.compile_command is not None:
+        fields["compileTimeoutSeconds"] = spec.limits.compile_timeout_s
+        fields["compileMemoryMiB"] = spec.limits.compile_memory_mib
     if spec.stdin:
         fields["stdin"] = spec.stdin.decode()
     if spec.args:
@@ -46,6 +49,8 @@ def request_from_spec(spec: dict[str, Any]) -> ExecutionRequest:
         files=[SourceFile(**entry) for entry in spec.get("files", [])],
         timeout=spec.get("timeoutSeconds"),
         memory=spec.get("memoryMiB"),
+        compile_timeout=spec.get("compileTimeoutSeconds"),
+        compile_memory=spec.get("compileMemoryMiB"),
     )
 
 

@@ -66,7 +66,7 @@ def sandbox_pod(
         isolation_wait_s=isolation_wait_s,
     )
     limits = spec.limits
-    memory = f"{limits.memory_mib}Mi"
+    memory = f"{spec.sandbox_memory_mib}Mi"
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -288,6 +288,8 @@ def coderun_crd() -> dict[str, Any]:
             },
             "timeoutSeconds": {"type": "number"},
             "memoryMiB": {"type": "integer"},
+            "compileTimeoutSeconds": {"type": "number"},
+            "compileMemoryMiB": {"type": "integer"},
             "runId": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"},
             "cancelled": {"type": "boolean"},
         },
