@@ -33,9 +33,14 @@ SANDBOX_ENV = {
 
 
 def bundle_document(
-    spec: RunSpec, isolation_probes: list[str] | None = None, isolation_wait_s: float = 0
+    spec: RunSpec,
+    isolation_probes: list[str] | None = None,
+    isolation_wait_s: float = 0,
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
     """The launcher's input for `spec`, as JSON-ready data.
+
+    `command` replaces the image's run command (the local backend runs the host's tools).
 
     `isolation_probes` are "host:port" addresses (with $VARS from the container environment)
     that must refuse connections before the program may start: the fail-closed check that the
@@ -56,7 +61,7 @@ def bundle_document(
             "timeout_ms": int(limits.compile_timeout_s * 1000),
             "memory_bytes": _stage_memory_bytes(limits.compile_memory_mib, spec),
         },
-        "command": spec.run_command,
+        "command": command or spec.run_command,
         "stdin_b64": base64.b64encode(spec.stdin).decode(),
         "timeout_ms": int(limits.timeout_s * 1000),
         "memory_bytes": _stage_memory_bytes(limits.memory_mib, spec),

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     """Host uid the local backend's sandboxes run as when the service runs as root."""
     local_cgroup_root: str = "isobox"
     """cgroup (v1 hierarchy or v2 subtree) under which the local backend puts each run."""
+    local_launcher: Path | None = None
+    """The isobox-launch binary that runs compiled languages on the local backend (`make venv`
+    builds it into the virtualenv); unset: looked up beside the Python executable, then on
+    PATH. Without it the local backend offers interpreted languages only."""
 
     docker_run_timeout_grace_s: Annotated[float, Field(ge=1)] = 10.0
     """How long past a run's timeout the docker backend waits before killing the container."""

@@ -24,12 +24,14 @@ const (
 
 // Bundle is the launcher's whole input, see docs/design.md.
 type Bundle struct {
-	Workdir     string            `json:"workdir"`
-	Files       []File            `json:"files"`
-	Compile     *Compile          `json:"compile"`
-	Command     []string          `json:"command"`
-	StdinB64    string            `json:"stdin_b64"`
-	TimeoutMS   int64             `json:"timeout_ms"`
+	Workdir   string   `json:"workdir"`
+	Files     []File   `json:"files"`
+	Compile   *Compile `json:"compile"`
+	Command   []string `json:"command"`
+	StdinB64  string   `json:"stdin_b64"`
+	TimeoutMS int64    `json:"timeout_ms"`
+	// MemoryBytes holds the command to less memory than the sandbox has (0: no own limit).
+	MemoryBytes int64             `json:"memory_bytes"`
 	OutputLimit int64             `json:"output_limit"`
 	Env         map[string]string `json:"env"`
 	// IsolationProbes are "host:port" addresses ($VARS expanded from the launcher's own
@@ -46,8 +48,9 @@ type File struct {
 
 // Compile is the optional stage run before Command.
 type Compile struct {
-	Command   []string `json:"command"`
-	TimeoutMS int64    `json:"timeout_ms"`
+	Command     []string `json:"command"`
+	TimeoutMS   int64    `json:"timeout_ms"`
+	MemoryBytes int64    `json:"memory_bytes"`
 }
 
 // takeBundleEnv concatenates ISOBOX_BUNDLE_0, _1, ... (stopping at the first

@@ -514,3 +514,40 @@ time.sleep(30)
 func onlyErrorFrame(o *outcome) bool {
 	return len(o.frames) == 1 && o.frames[0] == "x"
 }
+
+func TestStageMemoryLimit(t *testing.T) {
+	// The compile stage may use 16 MiB here; the run stage has no own limit.
+	grow := "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo grew ${#x}"
+	b := shBundle(grow)
+	b["compile"] = map[string]any{"command": []string{"sh", "-c", grow}, "timeout_ms": 10000, "memory_bytes": 16 << 20}
+	o := runBundle(t, b, 65536)
+	r := o.result(t, "compile")
+	expect(t, "compile oom_killed", r["oom_killed"], true)
+	expect(t, "compile timed_out", r["timed_out"], false)
+	expect(t, "compile signal", r["signal"], "SIGKILL")
+	expect(t, "frames", o.frames, []string{"r"})
+
+	b = shBundle(grow)
+	b["compile"] = map[string]any{"command": []string{"sh", "-c", grow}, "timeout_ms": 10000, "memory_bytes": 512 << 20}
+	b["memory_bytes"] = 16 << 20
+	o = runBundle(t, b, 65536)
+	expect(t, "compile within its limit", o.out("co"), "grew 40000000\n")
+	r = o.result(t, "run")
+	expect(t, "run oom_killed", r["oom_killed"], true)
+}
+
+func TestStageMemoryLimitLeavesSmallStagesAlone(t *testing.T) {
+	b := shBundle("echo small")
+	b["memory_bytes"] = 16 << 20
+	o := runBundle(t, b, 65536)
+	expect(t, "stdout", o.out("o"), "small\n")
+	expect(t, "oom_killed", o.result(t, "run")["oom_killed"], false)
+}
+
+func TestStageMemoryPeakCaughtAfterAQuickExit(t *testing.T) {
+	// Faster than any sampling: grows past 16 MiB and exits at once.
+	b := shBundle("head -c 40000000 /dev/zero | tr '\\0' a | sort > /dev/null; echo done")
+	b["memory_bytes"] = 16 << 20
+	o := runBundle(t, b, 65536)
+	expect(t, "oom_killed", o.result(t, "run")["oom_killed"], true)
+}

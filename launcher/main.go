@@ -44,12 +44,13 @@ func launch() int {
 		stop:    stop,
 	}
 	if b.Compile != nil {
-		res := rn.run(stage{"compile", "c", b.Compile.Command, nil, millis(b.Compile.TimeoutMS), b.OutputLimit})
+		c := b.Compile
+		res := rn.run(stage{"compile", "c", c.Command, nil, millis(c.TimeoutMS), c.MemoryBytes, b.OutputLimit})
 		if err := rn.frames.result(res); err != nil || !res.ok() {
 			return res.exitStatus()
 		}
 	}
-	res := rn.run(stage{"run", "", b.Command, stdin, millis(b.TimeoutMS), b.OutputLimit})
+	res := rn.run(stage{"run", "", b.Command, stdin, millis(b.TimeoutMS), b.MemoryBytes, b.OutputLimit})
 	if err := rn.frames.result(res); err != nil {
 		fmt.Fprintf(os.Stderr, "isobox-launch: writing result: %v\n", err)
 	}

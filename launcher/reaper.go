@@ -14,11 +14,19 @@ import (
 type reaper struct {
 	mu      sync.Mutex
 	reapAny bool
-	watched map[int]chan syscall.WaitStatus
+	watched map[int]chan exit
+}
+
+// exit is how a watched child ended.
+type exit struct {
+	status syscall.WaitStatus
+	// peakRSS is the largest resident set, in bytes, of the child or of any
+	// descendant it waited for (getrusage's ru_maxrss).
+	peakRSS int64
 }
 
 func newReaper(reapAny bool) *reaper {
-	r := &reaper{reapAny: reapAny, watched: map[int]chan syscall.WaitStatus{}}
+	r := &reaper{reapAny: reapAny, watched: map[int]chan exit{}}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGCHLD)
 	go func() {
@@ -31,14 +39,14 @@ func newReaper(reapAny bool) *reaper {
 
 // start runs fork (which returns the new pid) under the reaper's lock, so the
 // pid is watched before the reaper can possibly collect its status.
-func (r *reaper) start(fork func() (int, error)) (int, <-chan syscall.WaitStatus, error) {
+func (r *reaper) start(fork func() (int, error)) (int, <-chan exit, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pid, err := fork()
 	if err != nil {
 		return 0, nil, err
 	}
-	done := make(chan syscall.WaitStatus, 1)
+	done := make(chan exit, 1)
 	r.watched[pid] = done
 	return pid, done, nil
 }
@@ -60,8 +68,9 @@ func (r *reaper) reap() {
 // waitOne does one non-blocking wait4 and hands the status to its watcher.
 func (r *reaper) waitOne(pid int) int {
 	var ws syscall.WaitStatus
+	var usage syscall.Rusage
 	for {
-		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &usage)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -69,7 +78,7 @@ func (r *reaper) waitOne(pid int) int {
 			return 0
 		}
 		if done, ok := r.watched[got]; ok {
-			done <- ws
+			done <- exit{status: ws, peakRSS: usage.Maxrss * 1024} // Maxrss is in KiB
 			delete(r.watched, got)
 		}
 		return got

@@ -24,6 +24,7 @@ type stage struct {
 	argv    []string
 	stdin   []byte
 	timeout time.Duration
+	memory  int64 // the stage's own memory limit in bytes; 0: the sandbox's
 	limit   int64 // output_limit per stream
 }
 
@@ -59,14 +60,19 @@ func (rn *runner) run(st stage) Result {
 	go stderr.copyFrom(pipes.errR, &copiers)
 	go feed(pipes.inW, st.stdin)
 
-	ws, timedOut, killed := rn.wait(pid, done, st.timeout)
+	ended, why := rn.wait(pid, done, st)
 	res.DurationMS = time.Since(start).Milliseconds()
 	killAll(pid) // the run is over when its main process exits: no leftovers
 	drain(&copiers, pipes.outR, pipes.errR)
 
+	ws := ended.status
 	res.setStatus(ws)
-	res.TimedOut = timedOut
-	res.OOMKilled = !killed && diedOfSIGKILL(ws) && oomBefore >= 0 && readOOMKills() > oomBefore
+	res.TimedOut = why == killedTimeout
+	kernelOOM := why == notKilled && diedOfSIGKILL(ws) && oomBefore >= 0 && readOOMKills() > oomBefore
+	// A stage can outgrow its own limit and end between two samples of the
+	// watchdog; its peak still tells, as a judge's "memory limit exceeded".
+	peakOver := st.memory > 0 && ended.peakRSS > st.memory
+	res.OOMKilled = why == killedOverMemory || kernelOOM || peakOver
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
 	return res
 }
@@ -94,20 +100,40 @@ func (rn *runner) fork(argv []string, pipes *stdio) (int, error) {
 	return pid, nil
 }
 
-// wait waits for the child, killing everything on timeout or when the
-// launcher is asked to stop. killed tells that the launcher sent a SIGKILL.
-func (rn *runner) wait(pid int, done <-chan syscall.WaitStatus, timeout time.Duration) (ws syscall.WaitStatus, timedOut, killed bool) {
-	timer := time.NewTimer(timeout)
+// killReason tells why the launcher killed a stage, if it did.
+type killReason int
+
+const (
+	notKilled killReason = iota
+	killedTimeout
+	killedOverMemory
+	killedStop // the launcher itself was asked to stop
+)
+
+// wait waits for the child, killing everything on timeout, past the stage's
+// own memory limit, or when the launcher is asked to stop.
+func (rn *runner) wait(pid int, done <-chan exit, st stage) (exit, killReason) {
+	timer := time.NewTimer(st.timeout)
 	defer timer.Stop()
+	var overMemory <-chan struct{}
+	if st.memory > 0 {
+		stopWatch := make(chan struct{})
+		defer close(stopWatch)
+		overMemory = memoryWatch(pid, st.memory, stopWatch)
+	}
+	var why killReason
 	select {
-	case ws = <-done:
-		return ws, false, false
+	case ended := <-done:
+		return ended, notKilled
 	case <-timer.C:
-		timedOut = true
+		why = killedTimeout
+	case <-overMemory:
+		why = killedOverMemory
 	case <-rn.stop:
+		why = killedStop
 	}
 	killAll(pid)
-	return <-done, timedOut, true
+	return <-done, why
 }
 
 // startFailed reports a command that could not be started like a shell does:

@@ -122,19 +122,20 @@ class CgroupManager:
             return False
         return True
 
-    def acquire(self, limits: Limits) -> RunCgroup:
-        """An empty cgroup with `limits` for one run; hand it back with `release`."""
+    def acquire(self, limits: Limits, memory_mib: int) -> RunCgroup:
+        """An empty cgroup with `limits` and `memory_mib` (the sandbox's, which may exceed the
+        program's for a compile step) for one run; hand it back with `release`."""
         while self._idle:
             name = self._idle.pop()
             try:
-                return self._handed_over(self._directories(name), limits)
+                return self._handed_over(self._directories(name), limits, memory_mib)
             except OSError:  # e.g. cached pages above a smaller new limit: start afresh
                 RunCgroup(self._directories(name), Path(), "").remove(wait_s=0.2)
         self._created += 1
         directories = self._directories(f"slot-{self._created}")
         for directory in directories:
             directory.mkdir(exist_ok=True)
-        return self._handed_over(directories, limits)
+        return self._handed_over(directories, limits, memory_mib)
 
     async def release(self, cgroup: RunCgroup) -> None:
         """Empty the cgroup and pool it again, or remove it if processes linger."""
@@ -146,12 +147,14 @@ class CgroupManager:
     def _directories(self, name: str) -> tuple[Path, ...]:
         return tuple(root / name for root in self._controller_roots())
 
-    def _handed_over(self, directories: tuple[Path, ...], limits: Limits) -> RunCgroup:
-        cgroup = self._limit(directories, limits)
+    def _handed_over(
+        self, directories: tuple[Path, ...], limits: Limits, memory_mib: int
+    ) -> RunCgroup:
+        cgroup = self._limit(directories, limits, memory_mib)
         return replace(cgroup, oom_baseline=cgroup.oom_kills())
 
-    def _limit(self, directories: tuple[Path, ...], limits: Limits) -> RunCgroup:
-        memory_bytes = limits.memory_mib * 1024 * 1024
+    def _limit(self, directories: tuple[Path, ...], limits: Limits, memory_mib: int) -> RunCgroup:
+        memory_bytes = memory_mib * 1024 * 1024
         quota = str(int(limits.cpus * CPU_PERIOD_US))
         if self.version == 2:
             (cgroup,) = directories
