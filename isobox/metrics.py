@@ -23,6 +23,15 @@ def outcome_of(result: RunResult) -> str:
     return "ok" if result.exit_code == 0 and result.signal is None else "error"
 
 
+def startup_seconds(result: RunResult, ran_s: float) -> float:
+    """What the backend spent on a run besides the program's own stages: sandbox start-up and
+    clean-up. `ran_s` is the backend's wall time; the compile and run stages' durations (as the
+    sandbox measured them) are taken off, and the rest never goes below 0.
+    """
+    stages_ms = result.duration_ms + (result.compile.duration_ms if result.compile else 0)
+    return max(0.0, ran_s - stages_ms / 1000)
+
+
 class Metrics:
     """The service's counters, gauges and histograms."""
 
@@ -54,6 +63,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.startup_seconds = Histogram(
+            "isobox_startup_seconds",
+            "Time a run spent outside the program's compile and run stages (sandbox start-up "
+            "and clean-up): isobox_run_seconds less the stages' own durations.",
+            ["backend"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "isobox_runs_in_flight", "Runs executing now.", registry=self.registry
         )
@@ -74,6 +91,7 @@ class Metrics:
         self.queue_seconds.observe(queued_s)
         self.run_seconds.labels(backend).observe(ran_s)
         self.program_seconds.labels(backend).observe(result.duration_ms / 1000)
+        self.startup_seconds.labels(backend).observe(startup_seconds(result, ran_s))
         self.output_bytes.labels("stdout").inc(len(result.stdout.encode()))
         self.output_bytes.labels("stderr").inc(len(result.stderr.encode()))
 

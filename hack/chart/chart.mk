@@ -16,11 +16,14 @@ chart-crd:
 manifests: chart-crd
 	$(CHART_ENV) $(CHART_PYTHON) $(ISOBOX_CHART_DIR)/render.py manifests
 
-# helm lint, strict, for each backend.
+# helm lint, strict, for each backend, then with the ServiceMonitor (and API keys) on.
 chart-lint:
 	for backend in coderun kubernetes docker local; do \
 	  $(CHART_ENV) helm lint --strict charts/isobox --set backend=$$backend || exit 1; \
 	done
+	$(CHART_ENV) helm lint --strict charts/isobox --set metrics.serviceMonitor.enabled=true \
+	  --set api.apiKeys.existingSecret=isobox-keys \
+	  --set metrics.serviceMonitor.authorization.secretName=isobox-scrape-key
 
 # The chart's unit tests (helm template + assertions) and the staleness checks.
 chart-test: chart-lint
