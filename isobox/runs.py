@@ -1,8 +1,10 @@
 """Asynchronous runs: submit now, read the result later, cancel on the way.
 
-Runs live in this process's memory for `retention_s` after they finish; a restart forgets
-them (in coderun mode the CodeRun objects remain the durable record). An idempotency key
-makes a retried submission return the first run instead of starting a second.
+Two stores keep them, behind one small protocol. Where a run is a CodeRun (the coderun backend)
+the CodeRun is the run (`isobox.kubernetes.run_store`): it outlives the API process and every
+replica sees it. Every other backend keeps runs in this process's memory for `retention_s`
+after they finish; a restart forgets them. Either way an idempotency key makes a retried
+submission return the first run instead of starting a second.
 """
 
 from __future__ import annotations
@@ -11,50 +13,92 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from isobox.errors import IsoboxError
-from isobox.models import ExecutionRequest
+from isobox.models import ExecutionRequest, RunResult
 from isobox.service import Execution, ExecutionService
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled", "error"]
 
 
-@dataclass
-class RunRecord:
-    """One submitted run and, once it ended, its outcome."""
+@dataclass(frozen=True)
+class RunState:
+    """What is known of a run now; `result` once the program ended, `error` if it could not."""
 
     run_id: str
+    status: RunStatus
+    language: str
+    backend: str
+    result: RunResult | None = None
+    error: str | None = None
+
+
+class RunStore(Protocol):
+    """Where the asynchronous runs of a service live."""
+
+    async def submit(
+        self, request: ExecutionRequest, idempotency_key: str | None = None
+    ) -> RunState:
+        """Check `request` (a bad one fails here, with a PolicyError) and start it; a key seen
+        before returns that run instead."""
+        ...
+
+    async def get(self, run_id: str) -> RunState | None:
+        """The run's state, or None if there is no such run (or no longer)."""
+        ...
+
+    async def cancel(self, run_id: str) -> RunState | None:
+        """Stop the run and remove its sandbox; an ended run is left as it is."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the store holds in this process."""
+        ...
+
+
+def create_run_store(service: ExecutionService) -> RunStore:
+    """The CodeRun store when the backend runs CodeRuns, else this process's memory."""
+    if service.backend.name == "coderun":
+        from isobox.backends.coderun import CodeRunBackend
+        from isobox.kubernetes.run_store import CodeRunStore
+
+        if isinstance(service.backend, CodeRunBackend):
+            return CodeRunStore(service, service.backend)
+    return MemoryRunStore(service)
+
+
+@dataclass
+class RunRecord:
+    """One submitted run of the memory store and, once it ended, its outcome."""
+
+    run_id: str
+    language: str
+    backend: str
     task: asyncio.Task[Execution]
     submitted: float = field(default_factory=time.time)
     finished: float | None = None
 
-    @property
-    def status(self) -> RunStatus:
+    def state(self) -> RunState:
         if not self.task.done():
-            return "running"
+            return self._state("running")
         if self.task.cancelled():
-            return "cancelled"
-        if self.task.exception() is not None:
-            return "error"
+            return self._state("cancelled")
+        error = self.task.exception()
+        if error is not None:
+            return self._state("error", error=str(error))
         result = self.task.result().result
-        return "succeeded" if result.exit_code == 0 and not result.timed_out else "failed"
+        ok = result.exit_code == 0 and not result.timed_out
+        return self._state("succeeded" if ok else "failed", result=result)
 
-    @property
-    def execution(self) -> Execution | None:
-        if self.task.done() and not self.task.cancelled() and self.task.exception() is None:
-            return self.task.result()
-        return None
-
-    @property
-    def error(self) -> str | None:
-        if self.task.done() and not self.task.cancelled() and self.task.exception() is not None:
-            return str(self.task.exception())
-        return None
+    def _state(
+        self, status: RunStatus, result: RunResult | None = None, error: str | None = None
+    ) -> RunState:
+        return RunState(self.run_id, status, self.language, self.backend, result, error)
 
 
-class RunStore:
-    """The asynchronous runs of one service instance."""
+class MemoryRunStore:
+    """The asynchronous runs of one service instance, as tasks in this process."""
 
     def __init__(self, service: ExecutionService, retention_s: float = 3600) -> None:
         self._service = service
@@ -62,33 +106,42 @@ class RunStore:
         self._runs: dict[str, RunRecord] = {}
         self._by_idempotency_key: dict[str, str] = {}
 
-    def submit(self, request: ExecutionRequest, idempotency_key: str | None = None) -> RunRecord:
-        """Start `request` (checked now, so a bad one fails here) and return its record."""
+    async def submit(
+        self, request: ExecutionRequest, idempotency_key: str | None = None
+    ) -> RunState:
         self._forget_expired()
         if idempotency_key and idempotency_key in self._by_idempotency_key:
             existing = self._runs.get(self._by_idempotency_key[idempotency_key])
             if existing is not None:
-                return existing
+                return existing.state()
         spec = self._service.prepare(request)
-        record = RunRecord(spec.run_id, asyncio.create_task(self._service.run(spec)))
+        record = RunRecord(
+            spec.run_id,
+            spec.language.name,
+            self._service.backend.name,
+            asyncio.create_task(self._service.run(spec)),
+        )
         record.task.add_done_callback(lambda _: setattr(record, "finished", time.time()))
         record.task.add_done_callback(_retrieve_exception)
         self._runs[record.run_id] = record
         if idempotency_key:
             self._by_idempotency_key[idempotency_key] = record.run_id
-        return record
+        return record.state()
 
-    def get(self, run_id: str) -> RunRecord | None:
-        return self._runs.get(run_id)
+    async def get(self, run_id: str) -> RunState | None:
+        record = self._runs.get(run_id)
+        return record.state() if record is not None else None
 
-    async def cancel(self, run_id: str) -> RunRecord | None:
+    async def cancel(self, run_id: str) -> RunState | None:
         """Stop the run (its sandbox is removed as on any cancellation) and keep the record."""
         record = self._runs.get(run_id)
-        if record is not None and not record.task.done():
+        if record is None:
+            return None
+        if not record.task.done():
             record.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, IsoboxError):
                 await record.task
-        return record
+        return record.state()
 
     async def close(self) -> None:
         for run_id in list(self._runs):

@@ -4,6 +4,9 @@ The API creates the CodeRun and waits, on one shared watch, for the operator to 
 phase into its status; `kubectl get coderuns` is then the audit trail of every run. A request
 cancelled midway (client gone, shutdown) marks its CodeRun cancelled, so the operator stops the
 Pod and the record says what happened.
+
+`submit`, `read` and `cancel` serve asynchronous runs (`isobox.kubernetes.run_store`): they
+create, read and cancel a run's CodeRun without waiting for it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from isobox.kubernetes.client import ApiCaller, load_api_client
 from isobox.kubernetes.coderun import (
     FINAL_PHASES,
     coderun_name,
+    phase_of_coderun,
     result_from_status,
     spec_from_run,
 )
@@ -33,6 +37,8 @@ from isobox.settings import Settings
 log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=isobox"
+# A cancel is conditional on the version read; the operator's own writes may move it meanwhile.
+CANCEL_ATTEMPTS = 5
 
 
 def _final_status(event_type: str, coderun: dict[str, Any]) -> dict[str, Any] | None:
@@ -100,7 +106,8 @@ class CodeRunBackend(Backend):
         done = self._watcher.expect(name, _final_status)
         self._in_flight.add(name)
         try:
-            await self._create(body)
+            if await self._create(body) is None:
+                raise BackendUnavailable(f"CodeRun {name} exists already")
             status = await self._await(done, spec)
         except asyncio.CancelledError:
             await asyncio.shield(self._cancel(name))
@@ -114,9 +121,85 @@ class CodeRunBackend(Backend):
             )
         return result_from_status(status)
 
-    async def _create(self, body: dict[str, Any]) -> None:
+    async def submit(self, spec: RunSpec) -> dict[str, Any]:
+        """Create the CodeRun for `spec` and return it at once, without waiting for the run.
+
+        If a CodeRun of that name exists already (a repeated idempotency key, maybe sent to
+        another replica at the same moment), the API server refuses the second with 409 and
+        the existing one is returned instead: one name, one run.
+        """
+        name = coderun_name(spec.run_id)
+        body = manifests.coderun(name, self._namespace, spec_from_run(spec))
+        for _ in range(2):  # a second try only if the existing one was deleted meanwhile
+            created = await self._create(body)
+            if created is not None:
+                return created
+            existing = await self.read(spec.run_id)
+            if existing is not None:
+                return existing
+        raise BackendUnavailable(f"CodeRun {name} exists and vanishes; submit again")
+
+    async def read(self, run_id: str) -> dict[str, Any] | None:
+        """The CodeRun of run `run_id`, or None if there is none (never made, or expired)."""
         try:
-            await self._call(
+            found: Any = await self._call(
+                self._api().get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self._namespace,
+                CODERUN_PLURAL,
+                coderun_name(run_id),
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise BackendUnavailable(
+                f"cannot read the CodeRun: {error.status} {error.reason}"
+            ) from error
+        return dict(found)
+
+    async def cancel(self, run_id: str) -> dict[str, Any] | None:
+        """Mark the CodeRun of `run_id` cancelled unless it has ended; return it as it is then.
+
+        The mark is conditional on the version just read, so a run that ends meanwhile keeps
+        its ending and is not flagged cancelled after the fact. The operator, seeing the mark,
+        records the run Cancelled and deletes its Pod.
+        """
+        name = coderun_name(run_id)
+        for _ in range(CANCEL_ATTEMPTS):
+            coderun = await self.read(run_id)
+            if (
+                coderun is None
+                or phase_of_coderun(coderun) in FINAL_PHASES
+                or (coderun.get("spec") or {}).get("cancelled")
+            ):
+                return coderun
+            version = coderun["metadata"]["resourceVersion"]
+            try:
+                patched: Any = await self._call(
+                    self._api().patch_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self._namespace,
+                    CODERUN_PLURAL,
+                    name,
+                    {"metadata": {"resourceVersion": version}, "spec": {"cancelled": True}},
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                if error.status != 409:
+                    raise BackendUnavailable(
+                        f"cannot cancel CodeRun {name}: {error.status} {error.reason}"
+                    ) from error
+            else:
+                return dict(patched)
+        raise BackendUnavailable(f"CodeRun {name} kept changing while being cancelled; retry")
+
+    async def _create(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The CodeRun created from `body`, or None if one of that name exists already."""
+        try:
+            created: Any = await self._call(
                 self._api().create_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -125,9 +208,12 @@ class CodeRunBackend(Backend):
                 body,
             )
         except ApiException as error:
+            if error.status == 409:
+                return None
             raise BackendUnavailable(
                 f"cannot create the CodeRun: {error.status} {error.reason}"
             ) from error
+        return dict(created)
 
     async def _await(self, done: asyncio.Future[dict[str, Any]], spec: RunSpec) -> dict[str, Any]:
         limit = manifests.wait_limit_seconds(

@@ -5,16 +5,43 @@ Pure functions shared by the CodeRun backend (API side) and the operator.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from isobox.models import ExecutionRequest, RunResult, RunSpec, SourceFile, StageResult
 
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "TimedOut", "Cancelled", "Error"})
+# The CRD's pattern for spec.runId: a run id is a DNS label, and so is "run-<id>".
+RUN_ID_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
+RUN_ID_LENGTH = 20
 
 
 def coderun_name(run_id: str) -> str:
     return f"run-{run_id}"
+
+
+def is_run_id(value: str) -> bool:
+    """Whether `value` can be a run id (and so name a CodeRun); anything else names no run."""
+    return RUN_ID_PATTERN.fullmatch(value) is not None
+
+
+def run_id_for_key(scoped_key: str) -> str:
+    """The run id, and so the CodeRun name, that an idempotency key stands for.
+
+    Derived, not stored: every API replica maps a key to the same name, so the API server's
+    uniqueness of names makes a duplicate submission fail with 409 instead of running twice.
+    The key is already scoped to its client, so two clients' equal keys name different runs.
+    Same length and alphabet as the random ids (`policy.new_run_id`).
+    """
+    digest = hashlib.sha256(f"isobox-idempotency-key\0{scoped_key}".encode())
+    return digest.hexdigest()[:RUN_ID_LENGTH]
+
+
+def phase_of_coderun(coderun: dict[str, Any]) -> str | None:
+    phase = (coderun.get("status") or {}).get("phase")
+    return str(phase) if phase else None
 
 
 def spec_from_run(spec: RunSpec) -> dict[str, Any]:

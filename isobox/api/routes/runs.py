@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from isobox.api.client_limits import limit_client
 from isobox.api.schemas import ErrorResponse, ExecuteResponse, RunResponse
 from isobox.models import ExecutionRequest
-from isobox.runs import RunRecord, RunStore
+from isobox.runs import RunState, RunStore
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -24,20 +24,22 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _response(record: RunRecord) -> RunResponse:
-    execution = record.execution
-    return RunResponse(
-        run_id=record.run_id,
-        status=record.status,
-        result=ExecuteResponse.of(execution) if execution else None,
-        error=record.error,
-    )
+def _response(state: RunState) -> RunResponse:
+    result = None
+    if state.result is not None:
+        result = ExecuteResponse(
+            **state.result.model_dump(),
+            run_id=state.run_id,
+            language=state.language,
+            backend=state.backend,
+        )
+    return RunResponse(run_id=state.run_id, status=state.status, result=result, error=state.error)
 
 
-def _found(record: RunRecord | None) -> RunRecord:
-    if record is None:
+def _found(state: RunState | None) -> RunState:
+    if state is None:
         raise HTTPException(404, detail="no such run")
-    return record
+    return state
 
 
 @router.post(
@@ -58,16 +60,18 @@ async def submit_run(
     scoped_key = None
     if idempotency_key:
         scoped_key = f"{getattr(request.state, 'client_id', '')}:{idempotency_key}"
-    return _response(runs.submit(body, scoped_key))
+    return _response(await runs.submit(body, scoped_key))
 
 
 @router.get("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
 async def get_run(run_id: str, runs: RunsDep) -> RunResponse:
     """The run's status and, when it has ended, the same result as `POST /execute`."""
-    return _response(_found(runs.get(run_id)))
+    return _response(_found(await runs.get(run_id)))
 
 
 @router.delete("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
 async def cancel_run(run_id: str, runs: RunsDep) -> RunResponse:
-    """Stop the run and remove its sandbox; an ended run is left as it is."""
+    """Stop the run and remove its sandbox; an ended run is left as it is. In coderun mode the
+    answer is "cancelled" once the operator confirms (waited for briefly), else "running"
+    with the cancel recorded in the CodeRun."""
     return _response(_found(await runs.cancel(run_id)))
