@@ -1,4 +1,5 @@
-"""The `isobox` command: `serve` the API (and, with the Kubernetes extra, run the `operator`)."""
+"""The `isobox` command: `serve` the API (and, with the Kubernetes extra, run the `operator`);
+`run` a file on a server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from isobox import __version__
+from isobox import __version__, run_command
 from isobox.errors import ConfigError
 
 
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("crd", help="print the CodeRun CustomResourceDefinition as YAML")
     hash_key = commands.add_parser("hash-key", help="print the SHA-256 digest of an API key")
     hash_key.add_argument("key", help="the API key (give the digest to ISOBOX_API_KEY_HASHES)")
+    run_command.add_arguments(commands.add_parser("run", help="run a file on an isobox server"))
     return parser
 
 
@@ -81,8 +83,14 @@ def print_crd() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    program_args: list[str] = []
+    if argv[:1] == ["run"]:  # argparse loses options after FILE when it parses `-- ARGS` too
+        argv, program_args = run_command.split_program_args(argv)
     arguments = _parser().parse_args(argv)
-    if arguments.command == "serve":
+    if arguments.command == "run":
+        sys.exit(run_command.run(arguments, program_args))
+    elif arguments.command == "serve":
         serve(arguments.host, arguments.port, arguments.backend)
     elif arguments.command == "operator":
         operator()

@@ -12,12 +12,12 @@ from isobox.api.auth import require_api_key
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.client_limits import ClientLimits
 from isobox.api.errors import install_error_handlers
-from isobox.api.routes import execute, health, languages, metrics, runs
+from isobox.api.routes import execute, health, languages, metrics, piston, runs
 from isobox.backends.base import Backend
 from isobox.backends.factory import create_backend
 from isobox.languages import LanguageRegistry
 from isobox.metrics import Metrics
-from isobox.runs import RunStore
+from isobox.runs import create_run_store
 from isobox.service import ExecutionService
 from isobox.settings import Settings
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         chosen = backend or create_backend(settings)
         await chosen.start()
         app.state.service = ExecutionService(settings, registry, chosen, Metrics())
-        app.state.runs = RunStore(app.state.service)
+        app.state.runs = create_run_store(app.state.service)
         try:
             yield
         finally:
@@ -50,5 +50,6 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (execute, runs, languages, metrics):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    app.include_router(piston.router)  # its own key check: Piston clients send bare keys
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

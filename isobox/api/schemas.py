@@ -68,6 +68,13 @@ class LanguageInfo(BaseModel):
     version: str
     aliases: list[str]
     compiled: bool
+    file: Annotated[
+        str,
+        Field(
+            description="Main file name in the work directory, e.g. main.py; its extension is "
+            "how `isobox run` recognises the language of a file."
+        ),
+    ]
 
 
 class LanguagesResponse(BaseModel):

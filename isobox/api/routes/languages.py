@@ -12,7 +12,7 @@ router = APIRouter(tags=["languages"])
 
 @router.get("/languages", response_model=LanguagesResponse)
 async def languages(service: ServiceDep) -> LanguagesResponse:
-    """Languages the configured backend can run, with versions and aliases."""
+    """Languages the configured backend can run, with versions, aliases and main file names."""
     return LanguagesResponse(
         backend=service.backend.name,
         languages=[
@@ -21,6 +21,7 @@ async def languages(service: ServiceDep) -> LanguagesResponse:
                 version=language.version,
                 aliases=list(language.aliases),
                 compiled=language.compile is not None,
+                file=language.file,
             )
             for language in service.available_languages()
         ],
