@@ -4,10 +4,10 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 export ISOBOX_CACHE ?= /var/cache/isobox
 
-.PHONY: serve test venv lint unit bench
+.PHONY: serve test venv lint unit bench launcher
 
 # Run the API on the embedded default backend (bubblewrap), on http://127.0.0.1:8000.
-serve: venv
+serve: venv launcher
 	@command -v bwrap >/dev/null || hack/apt-install.sh bubblewrap
 	ISOBOX_BACKEND=$${ISOBOX_BACKEND:-local} $(VENV)/bin/isobox serve
 
@@ -22,7 +22,17 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(MAKE) -s launcher
 	touch $@
+
+# The launcher of the runtime images, which the local backend also uses for compiled
+# languages; without Go the local backend offers interpreted languages only.
+launcher: $(VENV)/bin/isobox-launch
+$(VENV)/bin/isobox-launch: $(wildcard launcher/*.go) launcher/go.mod
+	@if command -v go >/dev/null; then \
+	  cd launcher && CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -ldflags "-s -w" \
+	    -o ../$(VENV)/bin/isobox-launch . ; \
+	else echo "go not found: the local backend will offer interpreted languages only"; fi
 
 lint: venv
 	$(VENV)/bin/ruff check isobox tests bench

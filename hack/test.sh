@@ -11,6 +11,8 @@ step() { echo "== $* ($(( $(date +%s) - started )) s)"; }
 
 step "packages"
 hack/apt-install.sh docker.io bubblewrap debootstrap iproute2 procps python3-venv
+# The local backend runs every language with the host's own tools.
+hack/apt-install.sh nodejs ruby gcc g++ libc6-dev golang-go default-jdk-headless rustc
 
 step "python environment"
 make -s venv
