@@ -143,6 +143,8 @@ class Settings(BaseSettings):
             raise ValueError("default_timeout_s must not exceed max_timeout_s")
         if self.default_memory_mib > self.max_memory_mib:
             raise ValueError("default_memory_mib must not exceed max_memory_mib")
+        if self.compile_timeout_s > self.max_compile_timeout_s:
+            raise ValueError("compile_timeout_s must not exceed max_compile_timeout_s")
         return self
 
 

@@ -4,7 +4,7 @@ ISOBOX_IMAGES_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
 .PHONY: images images-smoke launcher-test
 
-# Builds localhost/isobox/runtime-{python,node,bash}:0.1.0 offline and saves
+# Builds localhost/isobox/runtime-{python,node,bash,ruby,gcc,go,java,rust}:0.1.0 offline and saves
 # them to ${ISOBOX_CACHE:-/var/cache/isobox}/images/runtime-<lang>.tar.
 images:
 	$(ISOBOX_IMAGES_DIR)/build.sh

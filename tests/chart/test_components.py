@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 import yaml
 
 from isobox.kubernetes import manifests
-from isobox.languages import Language
+from isobox.languages import Language, LanguageRegistry
 
-from .helm import env_of, render, render_error
+from .helm import CHART, env_of, render, render_error
 
 SANDBOX = "isobox-sandbox"
 
@@ -133,13 +135,31 @@ def test_languages_configmap_holds_the_registry_from_values() -> None:
     )
 
 
-def test_default_languages_are_valid_and_use_the_runtime_images() -> None:
-    configmap = render().get("ConfigMap", "-languages")
-    registry = yaml.safe_load(configmap["data"]["languages.yaml"])["languages"]
-    assert [language["name"] for language in registry] == ["python", "node", "bash"]
-    for entry in registry:
+def test_default_languages_are_the_package_registry_without_local() -> None:
+    """The chart ships the same languages as isobox's built-in registry, field for field.
+
+    Only `local` (the bubblewrap backend's command) is left out: the chart never runs that
+    backend. A language added to one registry and not the other fails here.
+    """
+    builtin = resources.files("isobox").joinpath("languages.yaml").read_text("utf-8")
+    expected = [
+        {key: value for key, value in entry.items() if key != "local"}
+        for entry in yaml.safe_load(builtin)["languages"]
+    ]
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["languages"]
+    assert [entry["name"] for entry in defaults] == [entry["name"] for entry in expected]
+    for default, entry in zip(defaults, expected, strict=True):
+        assert default == entry, entry["name"]
+    # What the ConfigMap mounts is the same, quoted strings ("off", "0") included.
+    text = render().get("ConfigMap", "-languages")["data"]["languages.yaml"]
+    assert yaml.safe_load(text) == {"languages": expected}
+    registry = LanguageRegistry.parse(text, "the chart's languages.yaml")
+    for entry in yaml.safe_load(text)["languages"]:
         language = Language.model_validate(entry)
-        assert language.image == f"localhost/isobox/runtime-{language.name}:0.1.0"
+        assert registry.get(language.name) == language
+        assert language.local is None
+        assert language.image.startswith("localhost/isobox/runtime-"), language.image
+        assert language.image.endswith(":0.1.0"), language.image
 
 
 def test_ingress_is_off_by_default() -> None:

@@ -40,6 +40,12 @@ def test_schema_rejects_unknown_keys(values: dict[str, object], where: str) -> N
         {"languages": []},
         {"languages": [{"name": "x", "file": "x", "image": "i", "run": []}]},
         {"coderun": {"outputLimitBytes": 10_000_000}},
+        {"limits": {"maxCompileTimeoutSeconds": 0}},
+        {"limits": {"maxCompileTimeoutSeconds": 900}},
+        {"limits": {"compileMemoryMiB": 8}},
+        {"limits": {"compileMemoryMiB": 100_000}},
+        {"languages": [{"name": "x", "file": "x", "image": "i", "run": ["x"], "env": {"A": 1}}]},
+        {"languages": [{"name": "x", "file": "x", "image": "i", "run": ["x"], "env": ["A=1"]}]},
     ],
 )
 def test_schema_rejects_bad_values(values: dict[str, object]) -> None:

@@ -91,3 +91,19 @@ def test_a_launcher_failure_is_reported_apart_from_program_output():
     decoder.feed(b"x " + base64.b64encode(b"network isolation not in force") + b"\n")
     assert decoder.launcher_error == "network isolation not in force"
     assert not decoder.has_report()
+
+
+def test_only_the_smaller_stage_gets_its_own_memory_limit():
+    settings = Settings(max_memory_mib=1024)
+    registry = LanguageRegistry.load()
+
+    def document(**fields):
+        request = ExecutionRequest(language="c", code="int main(void){}", **fields)
+        return bundle_document(build_run_spec(request, registry, settings))
+
+    # The sandbox has 512 MiB for the compiler; the launcher holds the program to 64.
+    smaller_run = document(memory=64, compile_memory=512)
+    assert (smaller_run["memory_bytes"], smaller_run["compile"]["memory_bytes"]) == (64 << 20, 0)
+    smaller_compile = document(memory=600, compile_memory=100)
+    assert smaller_compile["compile"]["memory_bytes"] == 100 << 20
+    assert smaller_compile["memory_bytes"] == 0

@@ -102,3 +102,41 @@ def test_files_keep_their_bytes_after_the_main_file():
     spec = spec_for(files=[SourceFile(name="data/x.txt", content="héllo")])
     assert [f.path for f in spec.files] == ["main.py", "data/x.txt"]
     assert spec.files[1].content == "héllo".encode()
+
+
+def test_a_compile_step_gets_its_own_limits():
+    spec = spec_for(language="c", compile_timeout=20, compile_memory=384, memory=64)
+    assert spec.compile_command is not None
+    assert (spec.limits.compile_timeout_s, spec.limits.compile_memory_mib) == (20, 384)
+    # The sandbox is sized for the larger stage.
+    assert spec.sandbox_memory_mib == 384
+
+
+def test_compile_defaults_come_from_settings_and_stay_within_the_memory_maximum():
+    spec = spec_for(language="c")
+    assert spec.limits.compile_timeout_s == SETTINGS.compile_timeout_s
+    assert spec.limits.compile_memory_mib == min(SETTINGS.compile_memory_mib, 512)
+    small = build_run_spec(
+        ExecutionRequest(language="c", code="int main(void){}"),
+        REGISTRY,
+        Settings(max_memory_mib=128, default_memory_mib=64),
+    )
+    assert small.limits.compile_memory_mib == 128
+
+
+def test_an_interpreted_language_ignores_the_compile_memory():
+    spec = spec_for(memory=64, compile_memory=500)
+    assert spec.sandbox_memory_mib == 64
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"compile_timeout": 0}, "compile_timeout"),
+        ({"compile_timeout": 1e9}, "compile_timeout"),
+        ({"compile_memory": 8}, "compile_memory"),
+        ({"compile_memory": 4096}, "compile_memory"),
+    ],
+)
+def test_absurd_compile_limits_are_refused_by_field(fields, field):
+    assert refusal(language="c", **fields).field == field

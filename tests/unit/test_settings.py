@@ -19,6 +19,7 @@ def test_port_and_log_level_use_the_plain_variable_names(monkeypatch):
     [
         {"default_timeout_s": 100, "max_timeout_s": 10},
         {"default_memory_mib": 4096, "max_memory_mib": 1024},
+        {"compile_timeout_s": 200, "max_compile_timeout_s": 120},
         {"backend": "podman"},
         {"port": 0},
         {"pids_limit": 1},

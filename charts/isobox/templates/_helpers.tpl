@@ -105,6 +105,10 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .maxTimeoutSeconds | quote }}
 - name: ISOBOX_COMPILE_TIMEOUT_S
   value: {{ .compileTimeoutSeconds | quote }}
+- name: ISOBOX_MAX_COMPILE_TIMEOUT_S
+  value: {{ .maxCompileTimeoutSeconds | quote }}
+- name: ISOBOX_COMPILE_MEMORY_MIB
+  value: {{ .compileMemoryMiB | quote }}
 - name: ISOBOX_DEFAULT_MEMORY_MIB
   value: {{ .defaultMemoryMiB | quote }}
 - name: ISOBOX_MAX_MEMORY_MIB
@@ -134,11 +138,11 @@ app.kubernetes.io/component: {{ .component }}
 - name: ISOBOX_MAX_CONCURRENT_RUNS
   value: {{ .maxConcurrentRuns | quote }}
 - name: ISOBOX_MAX_QUEUED_RUNS
-  value: {{ .maxQueuedRuns | quote }}
+  value: {{ .maxQueuedRuns | int64 | quote }}
 - name: ISOBOX_RATE_LIMIT_PER_MINUTE
-  value: {{ .rateLimitPerMinute | quote }}
+  value: {{ .rateLimitPerMinute | int64 | quote }}
 - name: ISOBOX_MAX_IN_FLIGHT_PER_CLIENT
-  value: {{ .maxInFlightPerClient | quote }}
+  value: {{ .maxInFlightPerClient | int64 | quote }}
 {{- end }}
 {{- with .Values.coderun }}
 - name: ISOBOX_CODERUN_RETENTION_S

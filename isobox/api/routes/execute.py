@@ -48,13 +48,13 @@ async def execute(
     4xx. If the client disconnects, the run is stopped and its sandbox removed.
     """
     try:
-        execution = await _unless_client_leaves(request, service.execute(body))
+        execution = await unless_client_leaves(request, service.execute(body))
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     return ExecuteResponse.of(execution)
 
 
-async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     task = asyncio.ensure_future(work)
     watcher = asyncio.create_task(_disconnected(request))
     try:

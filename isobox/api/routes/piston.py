@@ -18,7 +18,7 @@ from isobox.api import piston
 from isobox.api.auth import require_api_key
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
-from isobox.api.routes.execute import CLIENT_CLOSED_REQUEST, ClientGone, _unless_client_leaves
+from isobox.api.routes.execute import CLIENT_CLOSED_REQUEST, ClientGone, unless_client_leaves
 from isobox.errors import PolicyError, RequestProblem
 
 PISTON_EXAMPLE = {
@@ -101,7 +101,7 @@ async def execute(
     except piston.PistonBadRequest as error:
         return _message(400, str(error))
     try:
-        execution = await _unless_client_leaves(request, service.execute(job.request))
+        execution = await unless_client_leaves(request, service.execute(job.request))
     except PolicyError as error:
         status = 413 if error.problem is RequestProblem.TOO_LARGE else 400
         return _message(status, piston.policy_message(error, job))
