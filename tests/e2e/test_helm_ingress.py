@@ -142,6 +142,37 @@ def test_the_readme_error_example(ingress):
     assert "NameError" in RUNS["error"]["stderr"]
 
 
+def test_a_compiled_language_through_the_ingress(ingress):
+    code = '#include <stdio.h>\nint main(void) { puts("Hello from C"); return 0; }\n'
+    RUNS["c"] = execute(ingress, language="c", code=code)
+    assert (RUNS["c"]["stdout"], RUNS["c"]["compile"]["exit_code"]) == ("Hello from C\n", 0)
+    broken = execute(ingress, language="c", code="int main(void) { return nope; }")
+    assert broken["compile"]["exit_code"] != 0
+    assert "nope" in broken["compile"]["stderr"]
+
+
+def test_an_async_run_is_a_coderun_through_the_ingress(ingress):
+    submitted = ingress.post("/runs", json={"language": "bash", "code": "echo later"})
+    assert submitted.status_code == 202, submitted.text
+    run_id = submitted.json()["run_id"]
+    kube.wait_until(
+        lambda: ingress.get(f"/runs/{run_id}").json()["status"] != "running", 120, "the run"
+    )
+    ended = ingress.get(f"/runs/{run_id}").json()
+    assert (ended["status"], ended["result"]["stdout"]) == ("succeeded", "later\n")
+    kube.kubectl("get", "coderun", f"run-{run_id}", "-n", SANDBOX)
+
+
+def test_piston_endpoints_through_the_ingress(ingress):
+    runtimes = {entry["language"] for entry in ingress.get("/api/v2/runtimes").json()}
+    assert {"python", "c", "java"} <= runtimes
+    answer = ingress.post(
+        "/api/v2/execute",
+        json={"language": "python", "version": "*", "files": [{"content": "print(6 * 7)"}]},
+    ).json()
+    assert (answer["run"]["stdout"], answer["run"]["code"]) == ("42\n", 0)
+
+
 def test_a_bad_request_is_a_4xx_through_the_ingress(ingress):
     response = ingress.post("/execute", json={"language": "cobol", "code": "x"})
     assert response.status_code == 422
@@ -176,7 +207,12 @@ def test_egress_fails(ingress):
 def test_kubectl_get_coderuns_lists_the_runs(ingress):
     table = kube.kubectl("get", "coderuns", "-n", SANDBOX, "-o", "json")
     by_name = {item["metadata"]["name"]: item for item in json.loads(table)["items"]}
-    expected = {"python": ("Succeeded", 0), "node": ("Succeeded", 0), "error": ("Failed", 1)}
+    expected = {
+        "python": ("Succeeded", 0),
+        "node": ("Succeeded", 0),
+        "error": ("Failed", 1),
+        "c": ("Succeeded", 0),
+    }
     for key, (phase, exit_code) in expected.items():
         status = by_name[f"run-{RUNS[key]['run_id']}"]["status"]
         assert (status["phase"], status["exitCode"]) == (phase, exit_code)
