@@ -100,6 +100,16 @@ async def test_the_program_keeps_its_own_memory_limit_below_the_compilers(client
     assert beyond["oom_killed"] is True, beyond
 
 
+async def test_go_builds_with_the_precompiled_standard_library(client):
+    # Rebuilt per run (as without cgo), net/http would not fit in /tmp.
+    code = (
+        'package main\n\nimport (\n\t"crypto/sha256"\n\t"fmt"\n\t"net/http"\n)\n\n'
+        'func main() { fmt.Println(http.StatusText(418), sha256.Sum256(nil)[0]) }\n'
+    )
+    result = await run(client, "go", code, timeout=20)
+    assert result["stdout"] == "I'm a teapot 227\n", result
+
+
 async def test_stdin_and_args_reach_a_compiled_program(client):
     code = (
         'package main\n\nimport (\n\t"bufio"\n\t"fmt"\n\t"os"\n)\n\n'
