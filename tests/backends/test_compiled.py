@@ -128,3 +128,14 @@ async def test_languages_lists_versions_aliases_and_compile_steps(client):
     assert "c++" in languages["cpp"]["aliases"]
     assert languages["ruby"]["compiled"] is False
     assert all(languages[name]["version"] for name in HELLO)
+
+
+async def test_the_launchers_environment_stays_unreadable(client):
+    # The launcher (PID 1) received the run's bundle in its environment; a program that could
+    # read it could forge result frames.
+    code = (
+        "#include <stdio.h>\n"
+        'int main(void) { if (!fopen("/proc/1/environ", "r")) perror("environ"); return 0; }\n'
+    )
+    result = await run(client, "c", code)
+    assert result["stderr"] == "environ: Permission denied\n", result
