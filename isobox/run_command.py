@@ -61,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="wall-clock limit in seconds")
     parser.add_argument("--memory", type=int, metavar="MIB", help="memory limit in MiB")
+    parser.add_argument(
+        "--compile-timeout", type=float, metavar="S", help="compile step's limit in seconds"
+    )
+    parser.add_argument(
+        "--compile-memory", type=int, metavar="MIB", help="compile step's memory limit in MiB"
+    )
 
 
 def split_program_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -174,6 +180,8 @@ def _request(
         args=program_args,
         timeout=arguments.timeout,
         memory=arguments.memory,
+        compile_timeout=arguments.compile_timeout,
+        compile_memory=arguments.compile_memory,
     )
 
 

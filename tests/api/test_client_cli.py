@@ -328,3 +328,11 @@ def test_an_unreachable_server_is_named():
     down = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServerUnreachable, match=down):
         IsoboxClient(down).languages()
+
+
+def test_a_compile_timeout_is_exit_124(url, tmp_path):
+    needs_c(url)
+    code = "#include <stdio.h>\nint main(void) { puts(\"never\"); return 0; }\n"
+    done = isobox_run(source(tmp_path, "slow.c", code), "--compile-timeout", "0.001", url=url)
+    assert done.returncode == 124
+    assert done.stdout == b""
