@@ -44,6 +44,7 @@ unit: venv
 
 bench: venv
 	$(PYTHON) bench/latency.py
+	$(PYTHON) bench/compiled.py
 
 include hack/images/images.mk
 include hack/cluster/cluster.mk
