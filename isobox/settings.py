@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     """How often the operator looks for CodeRuns past the retention time."""
     coderun_output_limit_bytes: Annotated[int, Field(ge=1024, le=512 * 1024)] = 256 * 1024
     """Bytes kept per stream in a CodeRun status (objects must stay small in etcd)."""
+    operator_health_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    """Port of the operator's liveness endpoint (`GET /healthz` on all addresses), which
+    answers while its event loop does; 0: none. The chart sets 8080 and probes it."""
 
     def api_key_digests(self) -> frozenset[str]:
         """The configured key digests, from the variable and the file together."""

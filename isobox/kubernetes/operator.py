@@ -254,14 +254,19 @@ def run_operator(settings: Settings) -> None:
         core=client.CoreV1Api(api_client),
         custom=client.CustomObjectsApi(api_client),
     )
-    asyncio.run(_operate(reconciler, settings.kubernetes_namespace))
+    asyncio.run(_operate(reconciler, settings.kubernetes_namespace, settings.operator_health_port))
 
 
-async def _operate(reconciler: Reconciler, namespace: str) -> None:
+async def _operate(reconciler: Reconciler, namespace: str, health_port: int) -> None:
     sweeper = asyncio.create_task(expire_forever(reconciler, namespace))
+    # kopf's own endpoint: it answers while the event loop runs, so a hung operator is restarted.
+    liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     try:
         await kopf.operator(
-            registry=build_registry(reconciler), namespaces=[namespace], standalone=True
+            registry=build_registry(reconciler),
+            namespaces=[namespace],
+            standalone=True,
+            liveness_endpoint=liveness,
         )
     finally:
         sweeper.cancel()

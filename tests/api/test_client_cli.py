@@ -7,7 +7,6 @@ stdout and stderr, and the exit code.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,11 @@ import pytest
 
 from isobox.client import ClientError, IsoboxClient, ServerUnreachable
 from isobox.models import ExecutionRequest
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.local
 
 KEY = "cli-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -332,7 +326,7 @@ def test_an_unreachable_server_is_named():
 
 def test_a_compile_timeout_is_exit_124(url, tmp_path):
     needs_c(url)
-    code = "#include <stdio.h>\nint main(void) { puts(\"never\"); return 0; }\n"
+    code = '#include <stdio.h>\nint main(void) { puts("never"); return 0; }\n'
     done = isobox_run(source(tmp_path, "slow.c", code), "--compile-timeout", "0.001", url=url)
     assert done.returncode == 124
     assert done.stdout == b""

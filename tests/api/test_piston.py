@@ -9,7 +9,6 @@ send as Piston clients do: the bare key in `Authorization`.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 
 from isobox.api.auth import key_digest
 from isobox.settings import Settings
-from tests.conftest import api_client
+from tests.conftest import api_client, free_port
 
 try:
     import piston_rspy
@@ -31,12 +30,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:verify_ssl is deprecated:Depreca
 
 KEY = "piston-client-key"
 HELLO = 'print("Hello from isobox!")'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def answers(url: str) -> bool:

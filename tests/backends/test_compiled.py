@@ -104,7 +104,7 @@ async def test_go_builds_with_the_precompiled_standard_library(client):
     # Rebuilt per run (as without cgo), net/http would not fit in /tmp.
     code = (
         'package main\n\nimport (\n\t"crypto/sha256"\n\t"fmt"\n\t"net/http"\n)\n\n'
-        'func main() { fmt.Println(http.StatusText(418), sha256.Sum256(nil)[0]) }\n'
+        "func main() { fmt.Println(http.StatusText(418), sha256.Sum256(nil)[0]) }\n"
     )
     result = await run(client, "go", code, timeout=20)
     assert result["stdout"] == "I'm a teapot 227\n", result

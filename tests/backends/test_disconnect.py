@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ import httpx
 import pytest
 
 from tests.backends.conftest import SANDBOX_NAMESPACE
+from tests.conftest import free_port
 
 SLOW = {"language": "bash", "code": "echo started; sleep 25; echo finished", "timeout": 30}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def sandboxes(backend: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -13,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from isobox.kubernetes import manifests
 from tests import kube
 from tests.backends.conftest import SANDBOX_NAMESPACE, backend_settings
-from tests.conftest import api_client
+from tests.conftest import api_client, free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -116,6 +117,22 @@ async def test_a_run_survives_an_operator_restart(api, quiet_namespace, tmp_path
         kube.wait_until(
             lambda: not _pods_of(api, quiet_namespace, name), 30, "the pod to be deleted"
         )
+
+
+def test_the_operator_answers_its_liveness_probe(quiet_namespace, tmp_path):
+    port = free_port()
+    with kube.operator_process(
+        quiet_namespace, tmp_path / "operator.log", ISOBOX_OPERATOR_HEALTH_PORT=str(port)
+    ) as process:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        kube.wait_until(answers, 60, "the operator's liveness endpoint")
+        assert process.poll() is None
 
 
 def test_retention_deletes_old_coderuns(api, quiet_namespace, tmp_path):

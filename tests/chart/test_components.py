@@ -22,6 +22,10 @@ def test_operator_runs_only_with_the_coderun_backend() -> None:
     assert operator["spec"]["strategy"] == {"type": "Recreate"}
     container = operator["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["isobox", "operator"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert int(env["ISOBOX_OPERATOR_HEALTH_PORT"]) == ports["health"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     for backend in ("kubernetes", "docker", "local"):
         other = render({"backend": backend})
         assert other.find("Deployment", "-operator") is None, backend
