@@ -221,6 +221,20 @@ def test_kubectl_get_coderuns_lists_the_runs(ingress):
     assert printed.splitlines()[0].split()[:3] == ["NAME", "LANGUAGE", "PHASE"]
 
 
+def test_the_operator_answers_its_liveness_probe(ingress):
+    pods = kube.kubectl(
+        "get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=operator", "-o", "json"
+    )
+    (pod,) = json.loads(pods)["items"]
+    name = pod["metadata"]["name"]
+    # Through the API server's pod proxy: the same port and path the kubelet probes.
+    health = kube.kubectl(
+        "get", "--raw", f"/api/v1/namespaces/{NAMESPACE}/pods/{name}:8080/proxy/healthz"
+    )
+    assert json.loads(health) == {}
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
 def test_helm_test_runs_a_hello_world(ingress):
     tested = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "3m")
     assert tested.returncode == 0, tested.stdout + tested.stderr
