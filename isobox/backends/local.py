@@ -143,11 +143,7 @@ class LocalBackend(Backend):
         assert self._launcher is not None
         mounts = ["--ro-bind", str(self._launcher), LAUNCHER_IN_SANDBOX]
         env = bundle_environment(spec, command=command)
-        compiler = (
-            shutil.which(spec.compile_command[0], path=SEARCH_PATH)
-            if spec.compile_command
-            else None
-        )
+        compiler = shutil.which((spec.compile_command or command)[0], path=SEARCH_PATH)
         argv = self._bwrap_argv(spec, [LAUNCHER_IN_SANDBOX], mounts, env, compiler or "")
         started = time.monotonic()
         decoder = FrameDecoder(spec.limits.output_bytes)
