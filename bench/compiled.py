@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import statistics
 import subprocess
 import tempfile
 import time
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from latency import isobox_server, p95, timed
+from latency import compare, isobox_server
 
 from isobox.languages import Language, LanguageRegistry
 
@@ -104,17 +103,7 @@ def measure(url: str, language: Language, bare: Callable[[], None], runs: int) -
             response = client.post(f"{url}/execute", json=body)
             assert response.json()["stdout"] == EXPECTED.decode(), response.text
 
-        via_isobox(), bare()  # warm caches on both sides
-        baseline, isobox = [], []
-        for _ in range(runs):
-            baseline.append(timed(bare))
-            isobox.append(timed(via_isobox))
-    base_median, iso_median = statistics.median(baseline), statistics.median(isobox)
-    return (
-        f"{language.name:<5} bare median {base_median:7.1f} ms  p95 {p95(baseline):7.1f} ms | "
-        f"isobox median {iso_median:7.1f} ms  p95 {p95(isobox):7.1f} ms | "
-        f"ratio {iso_median / base_median:4.2f}  (n={runs})"
-    )
+        return f"{language.name:<5} " + compare(bare, via_isobox, runs)
 
 
 def main() -> None:

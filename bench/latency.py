@@ -185,14 +185,19 @@ def measure(backend: str, bare: Callable[[], None], runs: int, namespace: str) -
             response = client.post(f"{url}/execute", json={"language": "python", "code": HELLO})
             assert response.json()["stdout"] == "Hello from isobox!\n", response.text
 
-        via_isobox(), bare()  # warm caches on both sides
-        baseline, isobox = [], []
-        for _ in range(runs):
-            baseline.append(timed(bare))
-            isobox.append(timed(via_isobox))
+        print(f"{backend:<11} " + compare(bare, via_isobox, runs))
+
+
+def compare(bare: Callable[[], None], via_isobox: Callable[[], None], runs: int) -> str:
+    """Alternate the two `runs` times (after one warm-up each) and summarise medians and p95."""
+    via_isobox(), bare()  # warm caches on both sides
+    baseline, isobox = [], []
+    for _ in range(runs):
+        baseline.append(timed(bare))
+        isobox.append(timed(via_isobox))
     base_median, iso_median = statistics.median(baseline), statistics.median(isobox)
-    print(
-        f"{backend:<11} bare median {base_median:7.1f} ms  p95 {p95(baseline):7.1f} ms | "
+    return (
+        f"bare median {base_median:7.1f} ms  p95 {p95(baseline):7.1f} ms | "
         f"isobox median {iso_median:7.1f} ms  p95 {p95(isobox):7.1f} ms | "
         f"ratio {iso_median / base_median:4.2f}  (n={runs})"
     )

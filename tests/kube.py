@@ -92,6 +92,17 @@ def _crd_established(extensions: client.ApiextensionsV1Api, name: str) -> bool:
 
 
 @contextlib.contextmanager
+def coderun_namespace(api: client.ApiClient, name: str) -> Iterator[str]:
+    """A sandbox namespace with the CodeRun CRD in place, deleted afterwards."""
+    create_sandbox_namespace(api, name)
+    apply_coderun_crd(api)
+    try:
+        yield name
+    finally:
+        delete_namespace(api, name)
+
+
+@contextlib.contextmanager
 def operator_process(
     namespace: str, log_path: Path, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -82,14 +83,7 @@ class CodeRunBackend(Backend):
 
     async def check(self) -> None:
         try:
-            await self._call(
-                self._api().list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self._namespace,
-                CODERUN_PLURAL,
-                limit=1,
-            )
+            await self._on_coderuns(self._api().list_namespaced_custom_object, limit=1)
         except ApiException as error:
             raise BackendUnavailable(
                 f"cannot list CodeRuns in {self._namespace}: {error.status} {error.reason} "
@@ -142,13 +136,8 @@ class CodeRunBackend(Backend):
     async def read(self, run_id: str) -> dict[str, Any] | None:
         """The CodeRun of run `run_id`, or None if there is none (never made, or expired)."""
         try:
-            found: Any = await self._call(
-                self._api().get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self._namespace,
-                CODERUN_PLURAL,
-                coderun_name(run_id),
+            found: Any = await self._on_coderuns(
+                self._api().get_namespaced_custom_object, coderun_name(run_id)
             )
         except ApiException as error:
             if error.status == 404:
@@ -176,12 +165,8 @@ class CodeRunBackend(Backend):
                 return coderun
             version = coderun["metadata"]["resourceVersion"]
             try:
-                patched: Any = await self._call(
+                patched: Any = await self._on_coderuns(
                     self._api().patch_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self._namespace,
-                    CODERUN_PLURAL,
                     name,
                     {"metadata": {"resourceVersion": version}, "spec": {"cancelled": True}},
                 )
@@ -196,16 +181,17 @@ class CodeRunBackend(Backend):
                 return dict(patched)
         raise BackendUnavailable(f"CodeRun {name} kept changing while being cancelled; retry")
 
+    async def _on_coderuns(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a CustomObjectsApi `method` on this backend's CodeRuns, off the event loop."""
+        return await self._call(
+            method, GROUP, VERSION, self._namespace, CODERUN_PLURAL, *args, **kwargs
+        )
+
     async def _create(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """The CodeRun created from `body`, or None if one of that name exists already."""
         try:
-            created: Any = await self._call(
-                self._api().create_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self._namespace,
-                CODERUN_PLURAL,
-                body,
+            created: Any = await self._on_coderuns(
+                self._api().create_namespaced_custom_object, body
             )
         except ApiException as error:
             if error.status == 409:
@@ -230,14 +216,8 @@ class CodeRunBackend(Backend):
 
     async def _cancel(self, name: str) -> None:
         try:
-            await self._call(
-                self._api().patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self._namespace,
-                CODERUN_PLURAL,
-                name,
-                {"spec": {"cancelled": True}},
+            await self._on_coderuns(
+                self._api().patch_namespaced_custom_object, name, {"spec": {"cancelled": True}}
             )
         except ApiException as error:
             log.warning("cannot cancel CodeRun %s: %s", name, error.reason)

@@ -37,11 +37,8 @@ def backend_settings(name: str) -> Settings:
 def sandbox_namespace():
     from tests import kube
 
-    api = kube.api_client()
-    kube.create_sandbox_namespace(api, SANDBOX_NAMESPACE)
-    kube.apply_coderun_crd(api)
-    yield SANDBOX_NAMESPACE
-    kube.delete_namespace(api, SANDBOX_NAMESPACE)
+    with kube.coderun_namespace(kube.api_client(), SANDBOX_NAMESPACE) as namespace:
+        yield namespace
 
 
 @pytest.fixture(scope="session")

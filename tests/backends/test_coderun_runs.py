@@ -40,10 +40,8 @@ def api():
 
 @pytest.fixture(scope="module")
 def runs_namespace(api):
-    kube.create_sandbox_namespace(api, NAMESPACE)
-    kube.apply_coderun_crd(api)
-    yield NAMESPACE
-    kube.delete_namespace(api, NAMESPACE)
+    with kube.coderun_namespace(api, NAMESPACE) as namespace:
+        yield namespace
 
 
 @pytest.fixture(scope="module")
