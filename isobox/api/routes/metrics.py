@@ -12,6 +12,6 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", response_class=Response)
 async def metrics(service: ServiceDep) -> Response:
-    """Executions by language, backend and outcome; queue, run, start-up and program latency; runs in
-    flight; output bytes."""
+    """Executions by language, backend and outcome; queue, run, start-up and program latency;
+    runs in flight; output bytes."""
     return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
