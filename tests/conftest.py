@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -23,6 +26,46 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             transport=transport, base_url="http://isobox", timeout=120
         ) as client:
             yield client
+
+
+@contextmanager
+def isobox_server(
+    log_path: Path, env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `isobox serve` process with `env` on a free port, for what only a real server
+    sees (disconnects, signals, TCP clients); yields its URL, once /readyz answers, and the
+    process, which is stopped afterwards unless the test already did."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "isobox", "serve"],
+            env={**env, "PORT": str(port)},
+            stdout=log,
+            stderr=log,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(url):
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def free_port() -> int:

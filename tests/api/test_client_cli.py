@@ -19,7 +19,7 @@ import pytest
 
 from isobox.client import ClientError, IsoboxClient, ServerUnreachable
 from isobox.models import ExecutionRequest
-from tests.conftest import free_port
+from tests.conftest import free_port, isobox_server
 
 pytestmark = pytest.mark.local
 
@@ -35,36 +35,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 @contextmanager
 def serving(log: Path, **env: str) -> Iterator[str]:
     """A real `isobox serve` on the local backend; yields its URL."""
-    port = free_port()
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "isobox", "serve", "--backend", "local", "--port", str(port)],
-            env=clean_env(**env),
-            stdout=output,
-            stderr=output,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not ready(url):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with isobox_server(log, clean_env(ISOBOX_BACKEND="local", **env)) as (url, _):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,13 @@ send as Piston clients do: the bare key in `Authorization`.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 
-import httpx
 import pyston
 import pytest
 
 from isobox.api.auth import key_digest
 from isobox.settings import Settings
-from tests.conftest import api_client, free_port
+from tests.conftest import api_client, isobox_server
 
 try:
     import piston_rspy
@@ -32,35 +28,12 @@ KEY = "piston-client-key"
 HELLO = 'print("Hello from isobox!")'
 
 
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "ISOBOX_BACKEND": "local",
-        "ISOBOX_API_KEY_HASHES": key_digest(KEY),
-    }
+    env = {**os.environ, "ISOBOX_BACKEND": "local", "ISOBOX_API_KEY_HASHES": key_digest(KEY)}
     log_path = tmp_path_factory.mktemp("piston") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "isobox", "serve"], env=env, stdout=log, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not answers(url) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert answers(url), log_path.read_text()
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with isobox_server(log_path, env) as (url, _):
+        yield url
 
 
 async def failure(call, expected: type[Exception]) -> str:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.backends.conftest import SANDBOX_NAMESPACE
-from tests.conftest import free_port
+from tests.conftest import isobox_server
 
 SLOW = {"language": "bash", "code": "echo started; sleep 25; echo finished", "timeout": 30}
 
@@ -69,32 +69,14 @@ def server(request, tmp_path):
         request.getfixturevalue("sandbox_namespace")
     if request.param == "coderun":
         request.getfixturevalue("operator")
-    port = free_port()
     env = {
         **os.environ,
-        "PORT": str(port),
         "ISOBOX_BACKEND": request.param,
         "ISOBOX_KUBERNETES_NAMESPACE": SANDBOX_NAMESPACE,
         "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
     }
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "isobox", "serve"], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    ready = wait_for(lambda: _ready(url), 60)
-    assert ready, (tmp_path / "server.log").read_text()
-    yield request.param, url, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with isobox_server(tmp_path / "server.log", env) as (url, process):
+        yield request.param, url, process
 
 
 def test_a_client_disconnect_removes_the_sandbox(server):
