@@ -14,22 +14,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from isobox.models import RunResult, RunSpec, StageResult
+from isobox.models import RunResult, StageResult
 from isobox.output import CappedBuffer
+from isobox.sandbox import SANDBOX_ENV, WORKDIR
+from isobox.spec import RunSpec
 
-LAUNCHER_PATH = "/usr/local/bin/isobox-launch"
-WORKDIR = "/workspace"
-SANDBOX_UID = 10001
 BUNDLE_ENV_PREFIX = "ISOBOX_BUNDLE_"
 MIB = 1024 * 1024
 # The kernel caps one environment string at 128 KiB (MAX_ARG_STRLEN); stay well below it.
 BUNDLE_CHUNK_CHARS = 65536
-SANDBOX_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": WORKDIR,
-    "LANG": "C.UTF-8",
-    "TMPDIR": "/tmp",
-}
 
 
 def bundle_document(

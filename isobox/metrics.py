@@ -9,18 +9,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from isobox.models import RunResult
+from isobox.outcome import ending
 
 # Sandboxes start in milliseconds (local) to seconds (Kubernetes); runs last up to minutes.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-
-
-def outcome_of(result: RunResult) -> str:
-    """ok, error, timeout or oom: what the run came to, for dashboards and alerts."""
-    if result.timed_out:
-        return "timeout"
-    if result.oom_killed:
-        return "oom"
-    return "ok" if result.exit_code == 0 and result.signal is None else "error"
 
 
 def startup_seconds(result: RunResult, ran_s: float) -> float:
@@ -87,7 +79,7 @@ class Metrics:
     def finished(
         self, language: str, backend: str, result: RunResult, queued_s: float, ran_s: float
     ) -> None:
-        self.executions.labels(language, backend, outcome_of(result)).inc()
+        self.executions.labels(language, backend, str(ending(result))).inc()
         self.queue_seconds.observe(queued_s)
         self.run_seconds.labels(backend).observe(ran_s)
         self.program_seconds.labels(backend).observe(result.duration_ms / 1000)

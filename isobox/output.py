@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 
 
@@ -23,11 +22,3 @@ class CappedBuffer:
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
-
-
-def signal_name(number: int) -> str:
-    """`SIGKILL` for 9; `SIG42` for numbers the platform has no name for."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"SIG{number}"

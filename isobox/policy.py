@@ -7,22 +7,18 @@ to fix. Nothing here performs I/O.
 from __future__ import annotations
 
 import math
-import uuid
 from pathlib import PurePosixPath
 
 from isobox.errors import PolicyError, RequestProblem
+from isobox.ids import new_run_id
 from isobox.languages import LanguageRegistry
-from isobox.models import ExecutionRequest, Limits, RunSpec, WorkFile
+from isobox.models import ExecutionRequest
 from isobox.settings import Settings
+from isobox.spec import Limits, RunSpec, WorkFile
 
 MAX_PATH_BYTES = 255
 MAX_PATH_DEPTH = 8
 MIN_MEMORY_MIB = 16
-
-
-def new_run_id() -> str:
-    """A run id that is also a valid Kubernetes object name fragment."""
-    return uuid.uuid4().hex[:20]
 
 
 def build_run_spec(

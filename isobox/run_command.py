@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,6 @@ if TYPE_CHECKING:  # the client is imported when a run starts: `isobox --help` s
     from isobox.models import ExecutionRequest, StageResult
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-TIMED_OUT = 124
-OUT_OF_MEMORY = 128 + signal.SIGKILL
 FAILED = 2
 INTERRUPTED = 130
 STDIN = "-"
@@ -103,10 +100,12 @@ def run(arguments: argparse.Namespace, program_args: list[str]) -> int:
 
 def report(result: ExecuteResponse) -> Outcome:
     """Write the program's output (compile output to stderr first); how it ended."""
+    from isobox.outcome import stage_failed
+
     compiled = result.compile
     if compiled is not None:
         _write(sys.stderr, compiled.stdout + compiled.stderr)
-        if _failed(compiled):
+        if stage_failed(compiled):
             return outcome_of(compiled, "compile")
     _write(sys.stdout, result.stdout)
     _write(sys.stderr, result.stderr)
@@ -115,22 +114,23 @@ def report(result: ExecuteResponse) -> Outcome:
 
 def outcome_of(stage: StageResult, what: str) -> Outcome:
     """The exit code (and notes) for how a compile step or program ended."""
-    truncated = tuple(
+    from isobox.outcome import Ending, exit_status, stage_ending
+
+    notes = [
         f"{what} {stream} truncated at the server's output limit"
         for stream, cut in (("stdout", stage.stdout_truncated), ("stderr", stage.stderr_truncated))
         if cut
-    )
-    if stage.timed_out:
-        return Outcome(TIMED_OUT, (*truncated, f"{what} timed out"))
-    if stage.oom_killed:
-        return Outcome(OUT_OF_MEMORY, (*truncated, f"{what} ran out of memory"))
-    if stage.signal is not None:
-        return Outcome(
-            128 + _signal_number(stage.signal), (*truncated, f"{what} killed by {stage.signal}")
-        )
-    if stage.exit_code is None:
-        return Outcome(FAILED, (*truncated, f"{what} ended without an exit status"))
-    return Outcome(stage.exit_code, truncated)
+    ]
+    match stage_ending(stage):
+        case Ending.TIMEOUT:
+            notes.append(f"{what} timed out")
+        case Ending.OOM:
+            notes.append(f"{what} ran out of memory")
+        case _ if stage.signal is not None:
+            notes.append(f"{what} killed by {stage.signal}")
+        case _ if stage.exit_code is None:
+            notes.append(f"{what} ended without an exit status")
+    return Outcome(exit_status(stage), tuple(notes))
 
 
 def infer_language(file: str, languages: LanguagesResponse) -> str:
@@ -192,18 +192,6 @@ def _text(data: bytes, source: str) -> str:
         raise UsageError(
             f"{source} is not UTF-8 text ({error.reason} at byte {error.start})"
         ) from error
-
-
-def _failed(stage: StageResult) -> bool:
-    return stage.exit_code != 0 or stage.signal is not None or stage.timed_out or stage.oom_killed
-
-
-def _signal_number(name: str) -> int:
-    try:
-        return int(signal.Signals[name])
-    except KeyError:  # a signal this platform has no name for arrives as SIG<number>
-        digits = name.removeprefix("SIG")
-        return int(digits) if digits.isdigit() else signal.SIGKILL
 
 
 def _write(stream: TextIO, text: str) -> None:

@@ -13,13 +13,12 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from isobox.errors import IsoboxError
 from isobox.models import ExecutionRequest, RunResult
+from isobox.outcome import RunStatus, status_of
 from isobox.service import Execution, ExecutionService
-
-RunStatus = Literal["running", "succeeded", "failed", "cancelled", "error"]
 
 
 @dataclass(frozen=True)
@@ -81,15 +80,14 @@ class RunRecord:
 
     def state(self) -> RunState:
         if not self.task.done():
-            return self._state("running")
+            return self._state(RunStatus.RUNNING)
         if self.task.cancelled():
-            return self._state("cancelled")
+            return self._state(RunStatus.CANCELLED)
         error = self.task.exception()
         if error is not None:
-            return self._state("error", error=str(error))
+            return self._state(RunStatus.ERROR, error=str(error))
         result = self.task.result().result
-        ok = result.exit_code == 0 and not result.timed_out
-        return self._state("succeeded" if ok else "failed", result=result)
+        return self._state(status_of(result), result=result)
 
     def _state(
         self, status: RunStatus, result: RunResult | None = None, error: str | None = None

@@ -17,9 +17,10 @@ from isobox.backends.base import Backend
 from isobox.errors import PolicyError, RequestProblem, Saturated
 from isobox.languages import Language, LanguageRegistry
 from isobox.metrics import Metrics
-from isobox.models import ExecutionRequest, RunResult, RunSpec
+from isobox.models import ExecutionRequest, RunResult
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
+from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import base64
 import binascii
 import math
 import re
-import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from pydantic import BaseModel, Field
 from isobox.errors import PolicyError
 from isobox.languages import Language
 from isobox.models import ExecutionRequest, RunResult, SourceFile, StageResult
+from isobox.outcome import Ending, signal_number, stage_ending
 
 MIB = 1024 * 1024
 # Beyond any limit in ms or bytes, and within a float: larger numbers are refused outright.
@@ -356,15 +356,11 @@ def _status(result: StageResult) -> tuple[str | None, str | None]:
         return "TO", "Time limit exceeded (wall clock)"
     if result.signal is not None:
         note = " (out of memory)" if result.oom_killed else ""
-        return "SG", f"Caught fatal signal {_signal_number(result.signal)}{note}"
+        return "SG", f"Caught fatal signal {signal_number(result.signal) or result.signal}{note}"
     if result.exit_code not in (0, None):
         return "RE", f"Exited with error status {result.exit_code}"
+    if stage_ending(result) is Ending.OOM:
+        # isolate would have seen nothing (the program exited 0); isobox's one vocabulary
+        # calls a run with an OOM kill inside failed, so Piston hears of it as well.
+        return "SG", "Caught fatal signal 9 (out of memory: a process of the program)"
     return None, None
-
-
-def _signal_number(name: str) -> int | str:
-    try:
-        return signal.Signals[name].value
-    except KeyError:
-        digits = name.removeprefix("SIG")
-        return int(digits) if digits.isdigit() else name

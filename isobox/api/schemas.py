@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from isobox.models import RunResult
+from isobox.outcome import RunStatus
 from isobox.service import Execution
 
 
@@ -34,8 +35,11 @@ class RunResponse(BaseModel):
 
     run_id: str
     status: Annotated[
-        Literal["running", "succeeded", "failed", "cancelled", "error"],
-        Field(description="succeeded: exit 0; failed: any other ending of the program."),
+        RunStatus,
+        Field(
+            description="succeeded: exit 0 with no signal, timeout or OOM kill; failed: any "
+            "other ending of the program (a failed compile too); error: it could not run."
+        ),
     ]
     result: ExecuteResponse | None = None
     error: Annotated[str | None, Field(description="Why the sandbox could not run it.")] = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from isobox.languages import Language
-from isobox.models import RunResult, RunSpec
+from isobox.models import RunResult
+from isobox.spec import RunSpec
 
 
 class Backend(ABC):

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from isobox.models import Limits
+from isobox.spec import Limits
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 INSTANCE_PREFIX = "i"

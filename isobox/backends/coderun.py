@@ -24,7 +24,6 @@ from isobox.errors import BackendUnavailable, SandboxError
 from isobox.kubernetes import manifests
 from isobox.kubernetes.client import ApiCaller, load_api_client
 from isobox.kubernetes.coderun import (
-    FINAL_PHASES,
     coderun_name,
     phase_of_coderun,
     result_from_status,
@@ -32,8 +31,10 @@ from isobox.kubernetes.coderun import (
 )
 from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.watcher import ObjectWatcher
-from isobox.models import RunResult, RunSpec
+from isobox.models import RunResult
+from isobox.outcome import FINAL_PHASES, Phase
 from isobox.settings import Settings
+from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ CANCEL_ATTEMPTS = 5
 
 def _final_status(event_type: str, coderun: dict[str, Any]) -> dict[str, Any] | None:
     if event_type == "DELETED":
-        return {"phase": "Error", "message": "the CodeRun was deleted before it finished"}
+        return {"phase": Phase.ERROR, "message": "the CodeRun was deleted before it finished"}
     status: dict[str, Any] = coderun.get("status") or {}
     return status if status.get("phase") in FINAL_PHASES else None
 
@@ -109,7 +110,7 @@ class CodeRunBackend(Backend):
         finally:
             self._watcher.forget(name)
             self._in_flight.discard(name)
-        if status.get("phase") == "Error":
+        if status.get("phase") == Phase.ERROR:
             raise SandboxError(
                 f"CodeRun {name} failed: {status.get('reason', '')} {status.get('message', '')}"
             )

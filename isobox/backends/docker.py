@@ -22,15 +22,21 @@ from docker.models.containers import Container
 
 from isobox.backends.base import Backend
 from isobox.errors import BackendUnavailable, SandboxError
-from isobox.launcher import LAUNCHER_PATH, SANDBOX_UID, WORKDIR, FrameDecoder, bundle_environment
-from isobox.models import RunResult, RunSpec
+from isobox.launcher import FrameDecoder, bundle_environment
+from isobox.models import RunResult
+from isobox.sandbox import (
+    LANGUAGE_LABEL,
+    LAUNCHER_PATH,
+    RUN_ID_LABEL,
+    SANDBOX_UID,
+    TMP_MIB,
+    WORKDIR,
+)
 from isobox.settings import Settings
+from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
-RUN_ID_LABEL = "isobox.dev/run-id"
-LANGUAGE_LABEL = "isobox.dev/language"
-TMP_MIB = 16
 # The launcher frames at most ~33% over the raw cap per stream; beyond that the log is not ours.
 LOG_READ_FACTOR = 3
 T = TypeVar("T")

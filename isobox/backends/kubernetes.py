@@ -24,8 +24,9 @@ from isobox.kubernetes.client import ApiCaller, load_api_client, read_sandbox_lo
 from isobox.kubernetes.pod_status import PodOutcome, pod_outcome, run_result
 from isobox.kubernetes.watcher import ObjectWatcher
 from isobox.launcher import FrameDecoder
-from isobox.models import RunResult, RunSpec
+from isobox.models import RunResult
 from isobox.settings import Settings
+from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 

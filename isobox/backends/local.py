@@ -29,10 +29,13 @@ from isobox.backends.base import Backend
 from isobox.backends.cgroups import CgroupManager, RunCgroup
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.languages import Language
-from isobox.launcher import SANDBOX_ENV, SANDBOX_UID, WORKDIR, FrameDecoder, bundle_environment
-from isobox.models import RunResult, RunSpec, StageResult
-from isobox.output import CappedBuffer, signal_name
+from isobox.launcher import FrameDecoder, bundle_environment
+from isobox.models import RunResult, StageResult
+from isobox.outcome import SIGNAL_EXIT_BASE, signal_name
+from isobox.output import CappedBuffer
+from isobox.sandbox import SANDBOX_ENV, SANDBOX_UID, TMP_MIB, WORKDIR
 from isobox.settings import Settings
+from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +46,11 @@ JOIN_CGROUPS_SCRIPT = (
 )
 
 READ_CHUNK = 65536
-TMP_MIB = 16
 LAUNCHER_NAME = "isobox-launch"
 LAUNCHER_IN_SANDBOX = "/.isobox/launch"
 # The launcher applies the stage limits itself; this backstop only covers a launcher that cannot.
 LAUNCHER_GRACE_S = 5.0
 LAUNCHER_STDERR_BYTES = 4096
-# bwrap reports a signalled child as 128 + signal number, like a shell does.
-SIGNAL_EXIT_BASE = 128
 # Host paths every interpreter needs, bound read-only when present (Debian's JDK keeps its
 # security and logging configuration under /etc).
 SYSTEM_BINDS = (

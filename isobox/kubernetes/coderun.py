@@ -5,38 +5,16 @@ Pure functions shared by the CodeRun backend (API side) and the operator.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-from isobox.models import ExecutionRequest, RunResult, RunSpec, SourceFile, StageResult
-
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "TimedOut", "Cancelled", "Error"})
-# The CRD's pattern for spec.runId: a run id is a DNS label, and so is "run-<id>".
-RUN_ID_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
-RUN_ID_LENGTH = 20
+from isobox.models import ExecutionRequest, RunResult, SourceFile, StageResult
+from isobox.outcome import phase_of
+from isobox.spec import RunSpec
 
 
 def coderun_name(run_id: str) -> str:
     return f"run-{run_id}"
-
-
-def is_run_id(value: str) -> bool:
-    """Whether `value` can be a run id (and so name a CodeRun); anything else names no run."""
-    return RUN_ID_PATTERN.fullmatch(value) is not None
-
-
-def run_id_for_key(scoped_key: str) -> str:
-    """The run id, and so the CodeRun name, that an idempotency key stands for.
-
-    Derived, not stored: every API replica maps a key to the same name, so the API server's
-    uniqueness of names makes a duplicate submission fail with 409 instead of running twice.
-    The key is already scoped to its client, so two clients' equal keys name different runs.
-    Same length and alphabet as the random ids (`policy.new_run_id`).
-    """
-    digest = hashlib.sha256(f"isobox-idempotency-key\0{scoped_key}".encode())
-    return digest.hexdigest()[:RUN_ID_LENGTH]
 
 
 def phase_of_coderun(coderun: dict[str, Any]) -> str | None:
@@ -81,13 +59,6 @@ def request_from_spec(spec: dict[str, Any]) -> ExecutionRequest:
     )
 
 
-def phase_of(result: RunResult) -> str:
-    if result.timed_out:
-        return "TimedOut"
-    succeeded = result.exit_code == 0 and result.signal is None and not result.oom_killed
-    return "Succeeded" if succeeded else "Failed"
-
-
 def _stage_status(stage: StageResult) -> dict[str, Any]:
     return {
         "exitCode": stage.exit_code,
@@ -103,7 +74,7 @@ def _stage_status(stage: StageResult) -> dict[str, Any]:
 
 
 def status_from_result(result: RunResult) -> dict[str, Any]:
-    status = {"phase": phase_of(result), "finishedAt": now(), **_stage_status(result)}
+    status = {"phase": str(phase_of(result)), "finishedAt": now(), **_stage_status(result)}
     if result.compile is not None:
         status["compile"] = _stage_status(result.compile)
     return status

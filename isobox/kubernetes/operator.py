@@ -22,7 +22,6 @@ from isobox.errors import PolicyError
 from isobox.kubernetes import manifests
 from isobox.kubernetes.client import load_api_client, read_sandbox_log
 from isobox.kubernetes.coderun import (
-    FINAL_PHASES,
     age_seconds,
     now,
     request_from_spec,
@@ -32,6 +31,7 @@ from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.pod_status import is_running_or_done, pod_outcome, run_result
 from isobox.languages import LanguageRegistry
 from isobox.launcher import FrameDecoder
+from isobox.outcome import FINAL_PHASES, Phase
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
 
@@ -80,7 +80,7 @@ class Reconciler:
         if status.get("phase") in FINAL_PHASES:
             return
         if spec.get("cancelled"):
-            self.patch_status(namespace, name, {"phase": "Cancelled", "finishedAt": now()})
+            self.patch_status(namespace, name, {"phase": Phase.CANCELLED, "finishedAt": now()})
             return
         run_id = spec.get("runId") or (body.metadata.uid or "").replace("-", "")[:20]
         try:
@@ -91,7 +91,12 @@ class Reconciler:
             self.patch_status(
                 namespace,
                 name,
-                {"phase": "Error", "reason": "Invalid", "message": str(error), "finishedAt": now()},
+                {
+                    "phase": Phase.ERROR,
+                    "reason": "Invalid",
+                    "message": str(error),
+                    "finishedAt": now(),
+                },
             )
             return
         pod = manifests.sandbox_pod(
@@ -105,7 +110,7 @@ class Reconciler:
         if not status.get("phase"):
             pod_name = pod["metadata"]["name"]
             self.patch_status(
-                namespace, name, {"phase": "Pending", "runId": run_id, "podName": pod_name}
+                namespace, name, {"phase": Phase.PENDING, "runId": run_id, "podName": pod_name}
             )
         try:
             self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
@@ -128,8 +133,10 @@ class Reconciler:
             return
         outcome = pod_outcome(event_type, pod)
         if outcome is None:
-            if phase == "Pending" and is_running_or_done(pod):
-                self.patch_status(namespace, coderun_name, {"phase": "Running", "startedAt": now()})
+            if phase == Phase.PENDING and is_running_or_done(pod):
+                self.patch_status(
+                    namespace, coderun_name, {"phase": Phase.RUNNING, "startedAt": now()}
+                )
             return
         if outcome.kind == "finished":
             limit = self.coderun_settings().output_limit_bytes
@@ -137,7 +144,7 @@ class Reconciler:
             read_sandbox_log(self.core, namespace, pod_name, decoder, limit)
             if decoder.launcher_error:
                 status = {
-                    "phase": "Error",
+                    "phase": Phase.ERROR,
                     "reason": "SandboxRefused",
                     "message": decoder.launcher_error,
                     "finishedAt": now(),
@@ -146,7 +153,7 @@ class Reconciler:
                 status = status_from_result(run_result(decoder, pod))
         else:
             status = {
-                "phase": "Error",
+                "phase": Phase.ERROR,
                 "reason": outcome.reason,
                 "message": outcome.message,
                 "finishedAt": now(),
@@ -161,7 +168,7 @@ class Reconciler:
         if status.get("phase") in FINAL_PHASES:
             return
         namespace, name = body.metadata.namespace or "", body.metadata.name
-        self.patch_status(namespace, name, {"phase": "Cancelled", "finishedAt": now()})
+        self.patch_status(namespace, name, {"phase": Phase.CANCELLED, "finishedAt": now()})
         if status.get("podName"):
             self.delete_pod(namespace, status["podName"])
 

@@ -21,15 +21,11 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from isobox.kubernetes.coderun import (
-    FINAL_PHASES,
-    is_run_id,
-    phase_of_coderun,
-    result_from_status,
-    run_id_for_key,
-)
+from isobox.ids import is_run_id, run_id_for_key
+from isobox.kubernetes.coderun import phase_of_coderun, result_from_status
 from isobox.models import ExecutionRequest
-from isobox.runs import RunState, RunStatus
+from isobox.outcome import FINAL_PHASES, STATUS_OF_PHASE, Phase, RunStatus
+from isobox.runs import RunState
 from isobox.service import ExecutionService
 
 if TYPE_CHECKING:
@@ -39,23 +35,16 @@ if TYPE_CHECKING:
 CANCEL_CONFIRM_S = 10.0
 CONFIRM_POLL_S = 0.2
 
-STATUS_OF_PHASE: dict[str, RunStatus] = {
-    "Succeeded": "succeeded",
-    "Failed": "failed",
-    "TimedOut": "failed",
-    "Cancelled": "cancelled",
-    "Error": "error",
-}
-
 
 def run_state(run_id: str, coderun: dict[str, Any], backend: str) -> RunState:
     """What a CodeRun says of its run: no phase yet, Pending and Running are all "running"."""
     status: dict[str, Any] = coderun.get("status") or {}
     language = str((coderun.get("spec") or {}).get("language", ""))
-    run_status = STATUS_OF_PHASE.get(phase_of_coderun(coderun) or "", "running")
-    if run_status in {"succeeded", "failed"}:
+    phase = phase_of_coderun(coderun)
+    run_status = STATUS_OF_PHASE[Phase(phase)] if phase in set(Phase) else RunStatus.RUNNING
+    if run_status in {RunStatus.SUCCEEDED, RunStatus.FAILED}:
         return RunState(run_id, run_status, language, backend, result_from_status(status))
-    if run_status == "error":
+    if run_status == RunStatus.ERROR:
         reason, message = status.get("reason"), status.get("message", "")
         error = f"{reason}: {message}" if reason else str(message)
         return RunState(run_id, run_status, language, backend, error=error)

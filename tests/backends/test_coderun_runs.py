@@ -14,8 +14,8 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from isobox.api.auth import key_digest
+from isobox.ids import run_id_for_key
 from isobox.kubernetes import manifests
-from isobox.kubernetes.coderun import run_id_for_key
 from isobox.settings import Settings
 from tests import kube
 from tests.backends.conftest import backend_settings

@@ -2,9 +2,8 @@
 
 import pytest
 
-from isobox.kubernetes.coderun import is_run_id, run_id_for_key
+from isobox.ids import is_run_id, new_run_id, run_id_for_key
 from isobox.kubernetes.run_store import run_state
-from isobox.policy import new_run_id
 
 
 def coderun(status: dict | None = None) -> dict:

@@ -4,7 +4,6 @@ import base64
 import json
 
 from isobox.kubernetes.coderun import (
-    phase_of,
     request_from_spec,
     result_from_status,
     spec_from_run,
@@ -14,6 +13,7 @@ from isobox.kubernetes.pod_status import pod_outcome, run_result
 from isobox.languages import LanguageRegistry
 from isobox.launcher import FrameDecoder
 from isobox.models import ExecutionRequest, RunResult, SourceFile
+from isobox.outcome import phase_of
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
 

@@ -1,0 +1,21 @@
+"""What every sandbox looks like, whatever the backend: its user, layout, labels.
+
+The docker container, the Pod, the bwrap argv and the launcher bundle all take these from
+here, so a program sees the same machine on every backend.
+"""
+
+from __future__ import annotations
+
+LAUNCHER_PATH = "/usr/local/bin/isobox-launch"
+WORKDIR = "/workspace"
+SANDBOX_UID = 10001
+TMP_MIB = 16
+SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKDIR,
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+}
+
+RUN_ID_LABEL = "isobox.dev/run-id"
+LANGUAGE_LABEL = "isobox.dev/language"
