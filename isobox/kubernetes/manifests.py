@@ -10,8 +10,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from isobox.launcher import LAUNCHER_PATH, SANDBOX_UID, WORKDIR, bundle_environment
-from isobox.models import RunSpec
+from isobox.launcher import bundle_environment
+from isobox.outcome import Phase
+from isobox.sandbox import (
+    LANGUAGE_LABEL,
+    LAUNCHER_PATH,
+    RUN_ID_LABEL,
+    SANDBOX_UID,
+    TMP_MIB,
+    WORKDIR,
+)
+from isobox.spec import RunSpec
 
 GROUP = "isobox.dev"
 VERSION = "v1alpha1"
@@ -19,7 +28,6 @@ CODERUN_PLURAL = "coderuns"
 CODERUN_KIND = "CodeRun"
 CONTAINER_NAME = "sandbox"
 NETWORK_POLICY_NAME = "isobox-sandbox-deny-all"
-TMP_MIB = 16
 # Pods get this long past the run's own limits before the kubelet kills them; the launcher
 # normally stops the program first and still reports its output.
 DEADLINE_GRACE_S = 15
@@ -32,8 +40,6 @@ ISOLATION_PROBES = [
     f"${NODE_IP_ENV}:10250",
 ]
 
-RUN_ID_LABEL = "isobox.dev/run-id"
-LANGUAGE_LABEL = "isobox.dev/language"
 CODERUN_LABEL = "isobox.dev/coderun"
 SANDBOX_LABELS = {
     "app.kubernetes.io/name": "isobox",
@@ -248,15 +254,7 @@ def coderun_crd() -> dict[str, Any]:
         {
             "phase": {
                 "type": "string",
-                "enum": [
-                    "Pending",
-                    "Running",
-                    "Succeeded",
-                    "Failed",
-                    "TimedOut",
-                    "Cancelled",
-                    "Error",
-                ],
+                "enum": [str(phase) for phase in Phase],
             },
             "reason": {"type": "string"},
             "message": {"type": "string"},
