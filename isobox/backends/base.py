@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 from isobox.languages import Language
 from isobox.models import RunResult
+from isobox.runstate import DurableRuns
 from isobox.spec import RunSpec
 
 
@@ -32,6 +33,17 @@ class Backend(ABC):
     def supports(self, language: Language) -> bool:
         """Whether this backend can run `language` at all."""
         return True
+
+    @property
+    def enforces_resource_limits(self) -> bool:
+        """Whether memory, CPU and process limits hold (the local backend without writable
+        cgroups is the exception)."""
+        return True
+
+    def durable_runs(self) -> DurableRuns | None:
+        """The backend's own store of asynchronous runs, if it keeps them outside the API
+        process; None means the service keeps them in memory."""
+        return None
 
     async def close(self) -> None:
         """Stop in-flight runs and release clients."""

@@ -35,5 +35,5 @@ async def readyz(service: ServiceDep) -> ReadyResponse | JSONResponse:
             status_code=503,
             content={"error": "backend_unavailable", "message": str(error), "field": None},
         )
-    limits = "enforced" if getattr(service.backend, "enforces_resource_limits", True) else "partial"
+    limits = "enforced" if service.backend.enforces_resource_limits else "partial"
     return ReadyResponse(status="ready", backend=service.backend.name, resource_limits=limits)
