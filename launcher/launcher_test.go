@@ -461,14 +461,7 @@ func TestSIGTERMToLauncherKillsRun(t *testing.T) {
 // TestAsPID1 runs the launcher as PID 1 of a new PID namespace (needs root and
 // unshare): timeouts then use kill(-1) and orphans must be reaped.
 func TestAsPID1(t *testing.T) {
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and unshare")
-	}
-	prefix := []string{unshare, "--pid", "--fork", "--mount-proc"}
-	if out, err := exec.Command(prefix[0], append(prefix[1:], "true")...).CombinedOutput(); err != nil {
-		t.Skipf("unshare does not work here: %v %s", err, out)
-	}
+	prefix := pid1Prefix(t)
 	// Orphans (double-forked sleeps) must not stay zombies; setsid escapees die on timeout.
 	script := `echo pid=$PPID; for i in 1 2 3; do (sh -c 'exit 0' &); done; sleep 0.3;
 		grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l; setsid sleep 30 & sleep 30`

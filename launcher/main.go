@@ -8,8 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
 
@@ -22,6 +20,10 @@ func main() {
 }
 
 func launch() int {
+	asInit := os.Getpid() == 1
+	if asInit {
+		absorbSignals()
+	}
 	makeUndumpable()
 	b, err := loadBundle()
 	if err != nil {
@@ -34,14 +36,12 @@ func launch() int {
 		return fail(err)
 	}
 	stdin, _ := b.stdin() // validated by decodeBundle
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	rn := &runner{
 		workdir: b.Workdir,
 		env:     b.Env,
 		frames:  &frameWriter{w: os.Stdout},
-		reaper:  newReaper(os.Getpid() == 1),
-		stop:    stop,
+		reaper:  newReaper(asInit),
+		stop:    stopSignals(asInit),
 	}
 	if b.Compile != nil {
 		c := b.Compile
