@@ -53,28 +53,31 @@ type Compile struct {
 	MemoryBytes int64    `json:"memory_bytes"`
 }
 
-// takeBundleEnv concatenates ISOBOX_BUNDLE_0, _1, ... (stopping at the first
-// missing index) and then removes every ISOBOX_* variable from the launcher's
-// environment, so nothing started later can inherit it.
-func takeBundleEnv() (string, error) {
-	var b strings.Builder
-	for i := 0; ; i++ {
-		chunk, ok := os.LookupEnv(fmt.Sprintf("%s%d", bundleEnvPrefix, i))
-		if !ok {
-			break
-		}
-		b.WriteString(chunk)
-	}
+// takePrivateEnv returns every ISOBOX_* variable and removes them all from
+// the launcher's environment, so nothing started later can inherit them.
+func takePrivateEnv() map[string]string {
+	private := map[string]string{}
 	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, privateEnvPrefix) {
+			private[name] = value
 			os.Unsetenv(name)
 		}
 	}
-	if b.Len() == 0 {
-		return "", errors.New("no bundle: " + bundleEnvPrefix + "0 is not set")
+	return private
+}
+
+// envBundle concatenates ISOBOX_BUNDLE_0, _1, ... up to the first missing
+// index; ok is false when there is no ISOBOX_BUNDLE_0 at all.
+func envBundle(private map[string]string) (encoded string, ok bool) {
+	var b strings.Builder
+	for i := 0; ; i++ {
+		chunk, found := private[fmt.Sprintf("%s%d", bundleEnvPrefix, i)]
+		if !found {
+			return b.String(), i > 0
+		}
+		b.WriteString(chunk)
 	}
-	return b.String(), nil
 }
 
 // decodeBundle parses the base64 JSON bundle, validates it and fills defaults.

@@ -1,5 +1,6 @@
 // Command isobox-launch is the entrypoint of every isobox runtime image. It
-// reads a bundle from ISOBOX_BUNDLE_* env variables, writes the files, runs
+// reads a bundle from ISOBOX_BUNDLE_* env variables (or, in a warm sandbox,
+// from stdin), writes the files, runs
 // the optional compile stage and the command, and reports their output and
 // result as line frames on stdout. The protocol is fixed in docs/design.md.
 package main
@@ -55,14 +56,6 @@ func launch() int {
 		fmt.Fprintf(os.Stderr, "isobox-launch: writing result: %v\n", err)
 	}
 	return res.exitStatus()
-}
-
-func loadBundle() (*Bundle, error) {
-	encoded, err := takeBundleEnv()
-	if err != nil {
-		return nil, err
-	}
-	return decodeBundle(encoded)
 }
 
 // fail reports a launcher failure on stderr and, as an "x" frame, on stdout, where a
