@@ -118,7 +118,7 @@ SRC
   done
   install -m 0755 "$apt/unpacked/usr/bin/etcd" "$BIN/etcd"
   [ -f "$apt/unpacked/usr/bin/etcdctl" ] && install -m 0755 "$apt/unpacked/usr/bin/etcdctl" "$BIN/etcdctl"
-  "$BIN/etcd" --version | head -1
+  "$BIN/etcd" --version | sed -n 1p   # not head: etcd gets SIGPIPE and pipefail fails the build (rc 141)
   stamp_set etcd "$key"
 }
 
