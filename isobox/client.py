@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from isobox.api.schemas import ExecuteResponse, LanguagesResponse, RunResponse
 from isobox.errors import IsoboxError
 from isobox.models import ExecutionRequest
+from isobox.wire import ExecuteResponse, LanguagesResponse, RunResponse
 
 __all__ = [
     "ClientError",

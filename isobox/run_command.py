@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the client is imported when a run starts: `isobox --help` stays quick
-    from isobox.api.schemas import ExecuteResponse, LanguagesResponse
     from isobox.client import IsoboxClient
     from isobox.models import ExecutionRequest, StageResult
+    from isobox.wire import ExecuteResponse, LanguagesResponse
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 FAILED = 2

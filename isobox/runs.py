@@ -1,10 +1,11 @@
 """Asynchronous runs: submit now, read the result later, cancel on the way.
 
-Two stores keep them, behind one small protocol. Where a run is a CodeRun (the coderun backend)
-the CodeRun is the run (`isobox.kubernetes.run_store`): it outlives the API process and every
-replica sees it. Every other backend keeps runs in this process's memory for `retention_s`
-after they finish; a restart forgets them. Either way an idempotency key makes a retried
-submission return the first run instead of starting a second.
+Two stores keep them, behind one small protocol. A backend that keeps runs itself, outside the
+API process (`Backend.durable_runs()`: the coderun backend, whose runs are CodeRuns), is used
+through `DurableRunStore`: the run outlives the API process and every replica sees it. Every
+other backend's runs live in this process's memory (`MemoryRunStore`) for `retention_s` after
+they finish; a restart forgets them. Either way an idempotency key makes a retried submission
+return the first run instead of starting a second.
 """
 
 from __future__ import annotations
@@ -12,25 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from isobox.errors import IsoboxError
+from isobox.ids import is_run_id, run_id_for_key
 from isobox.models import ExecutionRequest, RunResult
 from isobox.outcome import RunStatus, status_of
+from isobox.runstate import DurableRuns, RunState
 from isobox.service import Execution, ExecutionService
-
-
-@dataclass(frozen=True)
-class RunState:
-    """What is known of a run now; `result` once the program ended, `error` if it could not."""
-
-    run_id: str
-    status: RunStatus
-    language: str
-    backend: str
-    result: RunResult | None = None
-    error: str | None = None
 
 
 class RunStore(Protocol):
@@ -57,14 +48,43 @@ class RunStore(Protocol):
 
 
 def create_run_store(service: ExecutionService) -> RunStore:
-    """The CodeRun store when the backend runs CodeRuns, else this process's memory."""
-    if service.backend.name == "coderun":
-        from isobox.backends.coderun import CodeRunBackend
-        from isobox.kubernetes.run_store import CodeRunStore
-
-        if isinstance(service.backend, CodeRunBackend):
-            return CodeRunStore(service, service.backend)
+    """The backend's own store when it keeps runs outside the process, else this process's."""
+    durable = service.backend.durable_runs()
+    if durable is not None:
+        return DurableRunStore(service, durable)
     return MemoryRunStore(service)
+
+
+class DurableRunStore:
+    """Runs a backend keeps itself (`DurableRuns`); this process adds the policy and the
+    idempotency keys and keeps nothing.
+
+    Without a key the run id is random; with one it is derived from the client-scoped key
+    (`run_id_for_key`), so replicas agree on it without sharing state, and the backend's
+    "a run of that id exists already" returns the first run. Ids that cannot be run ids are
+    unknown without asking the backend.
+    """
+
+    def __init__(self, service: ExecutionService, durable: DurableRuns) -> None:
+        self._service = service
+        self._durable = durable
+
+    async def submit(
+        self, request: ExecutionRequest, idempotency_key: str | None = None
+    ) -> RunState:
+        spec = self._service.prepare(request)
+        if idempotency_key:
+            spec = spec.model_copy(update={"run_id": run_id_for_key(idempotency_key)})
+        return await self._durable.submit(spec)
+
+    async def get(self, run_id: str) -> RunState | None:
+        return await self._durable.read(run_id) if is_run_id(run_id) else None
+
+    async def cancel(self, run_id: str) -> RunState | None:
+        return await self._durable.cancel(run_id) if is_run_id(run_id) else None
+
+    async def close(self) -> None:
+        """Nothing to stop: the runs belong to the backend and outlive this process."""
 
 
 @dataclass
@@ -75,7 +95,6 @@ class RunRecord:
     language: str
     backend: str
     task: asyncio.Task[Execution]
-    submitted: float = field(default_factory=time.time)
     finished: float | None = None
 
     def state(self) -> RunState:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from isobox.errors import BackendUnavailable, PolicyError, RequestProblem, SandboxError, Saturated
+from isobox.wire import ErrorResponse
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,9 @@ PROBLEM_STATUS = {
 
 
 def error_response(status: int, error: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": error, "message": message, "field": field}
-    )
+    """The one builder of isobox's error body (`ErrorResponse`), for every 4xx and 5xx."""
+    body = ErrorResponse(error=error, message=message, field=field)
+    return JSONResponse(status_code=status, content=body.model_dump())
 
 
 def _field_name(location: tuple[Any, ...]) -> str:

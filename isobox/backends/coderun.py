@@ -5,14 +5,19 @@ phase into its status; `kubectl get coderuns` is then the audit trail of every r
 cancelled midway (client gone, shutdown) marks its CodeRun cancelled, so the operator stops the
 Pod and the record says what happened.
 
-`submit`, `read` and `cancel` serve asynchronous runs (`isobox.kubernetes.run_store`): they
-create, read and cancel a run's CodeRun without waiting for it.
+The backend is also the store of asynchronous runs (`DurableRuns`, `durable_runs()` returns
+it): `submit`, `read` and `cancel` create, read and cancel a run's CodeRun without waiting for
+the run, so nothing of such a run lives in the API process. It survives a restart of the API
+that accepted it, every replica sees it, and it is gone when retention deletes its CodeRun.
+Metrics count the submissions the policy refuses; outcomes and timings are the operator's, which
+sees the runs end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,12 +32,14 @@ from isobox.kubernetes.coderun import (
     coderun_name,
     phase_of_coderun,
     result_from_status,
+    run_state,
     spec_from_run,
 )
 from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.watcher import ObjectWatcher
 from isobox.models import RunResult
 from isobox.outcome import FINAL_PHASES, Phase
+from isobox.runstate import DurableRuns, RunState
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -41,6 +48,9 @@ log = logging.getLogger(__name__)
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=isobox"
 # A cancel is conditional on the version read; the operator's own writes may move it meanwhile.
 CANCEL_ATTEMPTS = 5
+# DELETE waits this long for the operator to confirm the cancel, then answers what it sees.
+CANCEL_CONFIRM_S = 10.0
+CONFIRM_POLL_S = 0.2
 
 
 def _final_status(event_type: str, coderun: dict[str, Any]) -> dict[str, Any] | None:
@@ -116,8 +126,11 @@ class CodeRunBackend(Backend):
             )
         return result_from_status(status)
 
-    async def submit(self, spec: RunSpec) -> dict[str, Any]:
-        """Create the CodeRun for `spec` and return it at once, without waiting for the run.
+    def durable_runs(self) -> DurableRuns:
+        return self
+
+    async def submit(self, spec: RunSpec) -> RunState:
+        """Create the CodeRun for `spec` and return its run at once, without waiting for it.
 
         If a CodeRun of that name exists already (a repeated idempotency key, maybe sent to
         another replica at the same moment), the API server refuses the second with 409 and
@@ -126,16 +139,34 @@ class CodeRunBackend(Backend):
         name = coderun_name(spec.run_id)
         body = manifests.coderun(name, self._namespace, spec_from_run(spec))
         for _ in range(2):  # a second try only if the existing one was deleted meanwhile
-            created = await self._create(body)
-            if created is not None:
-                return created
-            existing = await self.read(spec.run_id)
-            if existing is not None:
-                return existing
+            coderun = await self._create(body) or await self._read(spec.run_id)
+            if coderun is not None:
+                return run_state(spec.run_id, coderun, self.name)
         raise BackendUnavailable(f"CodeRun {name} exists and vanishes; submit again")
 
-    async def read(self, run_id: str) -> dict[str, Any] | None:
-        """The CodeRun of run `run_id`, or None if there is none (never made, or expired)."""
+    async def read(self, run_id: str) -> RunState | None:
+        """The run of CodeRun `run-<run_id>`, or None if there is none (never made, expired)."""
+        coderun = await self._read(run_id)
+        return run_state(run_id, coderun, self.name) if coderun is not None else None
+
+    async def cancel(self, run_id: str) -> RunState | None:
+        """Mark the CodeRun cancelled and wait, briefly, for the operator to confirm.
+
+        Confirmed, the status is "cancelled" (the operator deletes the Pod right after); with no
+        operator answering in time it is still "running", and the mark stays in the CodeRun
+        for the operator to honour when it comes (it then never starts the run).
+        """
+        coderun = await self._mark_cancelled(run_id)
+        deadline = time.monotonic() + CANCEL_CONFIRM_S
+        while coderun is not None and phase_of_coderun(coderun) not in FINAL_PHASES:
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(CONFIRM_POLL_S)
+            coderun = await self._read(run_id)
+        return run_state(run_id, coderun, self.name) if coderun is not None else None
+
+    async def _read(self, run_id: str) -> dict[str, Any] | None:
+        """The CodeRun of run `run_id`, or None if there is none."""
         try:
             found: Any = await self._on_coderuns(
                 self._api().get_namespaced_custom_object, coderun_name(run_id)
@@ -148,7 +179,7 @@ class CodeRunBackend(Backend):
             ) from error
         return dict(found)
 
-    async def cancel(self, run_id: str) -> dict[str, Any] | None:
+    async def _mark_cancelled(self, run_id: str) -> dict[str, Any] | None:
         """Mark the CodeRun of `run_id` cancelled unless it has ended; return it as it is then.
 
         The mark is conditional on the version just read, so a run that ends meanwhile keeps
@@ -157,7 +188,7 @@ class CodeRunBackend(Backend):
         """
         name = coderun_name(run_id)
         for _ in range(CANCEL_ATTEMPTS):
-            coderun = await self.read(run_id)
+            coderun = await self._read(run_id)
             if (
                 coderun is None
                 or phase_of_coderun(coderun) in FINAL_PHASES

@@ -1,4 +1,5 @@
-"""CodeRun conversions: request -> CodeRun spec, CodeRun spec -> request, result <-> status.
+"""CodeRun conversions: request -> CodeRun spec, CodeRun spec -> request, result <-> status,
+CodeRun -> the state of its asynchronous run.
 
 Pure functions shared by the CodeRun backend (API side) and the operator.
 """
@@ -9,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from isobox.models import ExecutionRequest, RunResult, SourceFile, StageResult
-from isobox.outcome import phase_of
+from isobox.outcome import STATUS_OF_PHASE, Phase, RunStatus, phase_of
+from isobox.runstate import RunState
 from isobox.spec import RunSpec
 
 
@@ -20,6 +22,21 @@ def coderun_name(run_id: str) -> str:
 def phase_of_coderun(coderun: dict[str, Any]) -> str | None:
     phase = (coderun.get("status") or {}).get("phase")
     return str(phase) if phase else None
+
+
+def run_state(run_id: str, coderun: dict[str, Any], backend: str) -> RunState:
+    """What a CodeRun says of its run: no phase yet, Pending and Running are all "running"."""
+    status: dict[str, Any] = coderun.get("status") or {}
+    language = str((coderun.get("spec") or {}).get("language", ""))
+    phase = phase_of_coderun(coderun)
+    run_status = STATUS_OF_PHASE[Phase(phase)] if phase in set(Phase) else RunStatus.RUNNING
+    if run_status in {RunStatus.SUCCEEDED, RunStatus.FAILED}:
+        return RunState(run_id, run_status, language, backend, result_from_status(status))
+    if run_status == RunStatus.ERROR:
+        reason, message = status.get("reason"), status.get("message", "")
+        error = f"{reason}: {message}" if reason else str(message)
+        return RunState(run_id, run_status, language, backend, error=error)
+    return RunState(run_id, run_status, language, backend)
 
 
 def spec_from_run(spec: RunSpec) -> dict[str, Any]:

@@ -5,6 +5,8 @@ proxy)."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from isobox.api.schemas import ExecuteResponse, LanguageInfo, LanguagesResponse
 from isobox.client import ClientError, IsoboxClient, RequestFailed, ServerUnreachable
 from isobox.models import StageResult
 from isobox.run_command import (
@@ -23,6 +24,7 @@ from isobox.run_command import (
     report,
     split_program_args,
 )
+from isobox.wire import ExecuteResponse, LanguageInfo, LanguagesResponse
 
 
 @pytest.mark.parametrize(
@@ -194,3 +196,23 @@ def test_a_server_that_does_not_answer_in_time_is_unreachable():
     with silent_listener() as url, pytest.raises(ServerUnreachable, match=url) as failed:
         IsoboxClient(url, timeout=0.3).languages()
     assert "0.3 s" in str(failed.value)
+
+
+def test_importing_the_client_loads_none_of_the_server():
+    # The client is for users' programs: it must not pull in the server, its settings,
+    # policy, metrics or web framework (import time, dependencies, and a clean layering).
+    server_modules = [
+        "isobox.service",
+        "isobox.policy",
+        "isobox.settings",
+        "prometheus_client",
+        "yaml",
+        "fastapi",
+    ]
+    script = (
+        f"import sys, isobox.client\nprint([m for m in {server_modules!r} if m in sys.modules])\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert loaded == "[]"

@@ -3,7 +3,7 @@
 import pytest
 
 from isobox.ids import is_run_id, new_run_id, run_id_for_key
-from isobox.kubernetes.run_store import run_state
+from isobox.kubernetes.coderun import run_state
 
 
 def coderun(status: dict | None = None) -> dict:

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
-from isobox.api.schemas import ErrorResponse, ExecuteResponse
+from isobox.api.responses import execute_response
 from isobox.models import ExecutionRequest
+from isobox.wire import ErrorResponse, ExecuteResponse
 
 router = APIRouter(tags=["execute"])
 T = TypeVar("T")
@@ -51,7 +52,7 @@ async def execute(
         execution = await unless_client_leaves(request, service.execute(body))
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return ExecuteResponse.of(execution)
+    return execute_response(execution)
 
 
 async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:

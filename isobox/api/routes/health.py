@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 
 from isobox import __version__
 from isobox.api.deps import ServiceDep
-from isobox.api.schemas import ErrorResponse, HealthResponse, ReadyResponse
+from isobox.api.errors import error_response
 from isobox.errors import BackendUnavailable
+from isobox.wire import ErrorResponse, HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
 
@@ -31,9 +32,6 @@ async def readyz(service: ServiceDep) -> ReadyResponse | JSONResponse:
     try:
         await service.backend.check()
     except BackendUnavailable as error:
-        return JSONResponse(
-            status_code=503,
-            content={"error": "backend_unavailable", "message": str(error), "field": None},
-        )
+        return error_response(503, "backend_unavailable", str(error))
     limits = "enforced" if service.backend.enforces_resource_limits else "partial"
     return ReadyResponse(status="ready", backend=service.backend.name, resource_limits=limits)

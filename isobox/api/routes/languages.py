@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from isobox.api.deps import ServiceDep
-from isobox.api.schemas import LanguageInfo, LanguagesResponse
+from isobox.wire import LanguageInfo, LanguagesResponse
 
 router = APIRouter(tags=["languages"])
 

@@ -7,9 +7,11 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from isobox.api.client_limits import limit_client
-from isobox.api.schemas import ErrorResponse, ExecuteResponse, RunResponse
+from isobox.api.responses import run_response
 from isobox.models import ExecutionRequest
-from isobox.runs import RunState, RunStore
+from isobox.runs import RunStore
+from isobox.runstate import RunState
+from isobox.wire import ErrorResponse, RunResponse
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -22,18 +24,6 @@ RunsDep = Annotated[RunStore, Depends(get_runs)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such run (or it expired)."}
 }
-
-
-def _response(state: RunState) -> RunResponse:
-    result = None
-    if state.result is not None:
-        result = ExecuteResponse(
-            **state.result.model_dump(),
-            run_id=state.run_id,
-            language=state.language,
-            backend=state.backend,
-        )
-    return RunResponse(run_id=state.run_id, status=state.status, result=result, error=state.error)
 
 
 def _found(state: RunState | None) -> RunState:
@@ -60,13 +50,13 @@ async def submit_run(
     scoped_key = None
     if idempotency_key:
         scoped_key = f"{getattr(request.state, 'client_id', '')}:{idempotency_key}"
-    return _response(await runs.submit(body, scoped_key))
+    return run_response(await runs.submit(body, scoped_key))
 
 
 @router.get("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
 async def get_run(run_id: str, runs: RunsDep) -> RunResponse:
     """The run's status and, when it has ended, the same result as `POST /execute`."""
-    return _response(_found(await runs.get(run_id)))
+    return run_response(_found(await runs.get(run_id)))
 
 
 @router.delete("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
@@ -74,4 +64,4 @@ async def cancel_run(run_id: str, runs: RunsDep) -> RunResponse:
     """Stop the run and remove its sandbox; an ended run is left as it is. In coderun mode the
     answer is "cancelled" once the operator confirms (waited for briefly), else "running"
     with the cancel recorded in the CodeRun."""
-    return _response(_found(await runs.cancel(run_id)))
+    return run_response(_found(await runs.cancel(run_id)))

@@ -1,4 +1,9 @@
-"""HTTP response shapes (the request shape is `isobox.models.ExecutionRequest`)."""
+"""The shapes of the API's answers, shared by the server and the client.
+
+A leaf beside `isobox.models` (the request and result shapes): it depends on pydantic, the
+models and the outcome vocabulary only, so `import isobox.client` loads none of the server
+(policy, settings, metrics, FastAPI). The server fills these in `isobox.api.responses`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from isobox.models import RunResult
 from isobox.outcome import RunStatus
-from isobox.service import Execution
 
 
 class ExecuteResponse(RunResult):
@@ -19,15 +23,6 @@ class ExecuteResponse(RunResult):
     ]
     language: Annotated[str, Field(description="Canonical name of the language that ran.")]
     backend: Annotated[str, Field(description="Backend that ran it.")]
-
-    @classmethod
-    def of(cls, execution: Execution) -> ExecuteResponse:
-        return cls(
-            **execution.result.model_dump(),
-            run_id=execution.run_id,
-            language=execution.language.name,
-            backend=execution.backend,
-        )
 
 
 class RunResponse(BaseModel):
