@@ -231,15 +231,20 @@ def coderun(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stage_status_schema() -> dict[str, Any]:
+    # The operator bounds what it writes: stdout and stderr are capped at the smaller of
+    # ISOBOX_OUTPUT_LIMIT_BYTES and ISOBOX_CODERUN_OUTPUT_LIMIT_BYTES (at most 512 KiB, see
+    # settings.py) and decoded with replacement, so a stream has at most that many characters.
+    # The bound here is the backstop at the largest allowed cap, not a second, tighter limit.
+    output = {"type": "string", "maxLength": 512 * 1024}
     return {
         "type": "object",
         "properties": {
             "exitCode": {"type": "integer", "nullable": True},
-            "signal": {"type": "string", "nullable": True},
+            "signal": {"type": "string", "nullable": True, "maxLength": 64},
             "timedOut": {"type": "boolean"},
             "oomKilled": {"type": "boolean"},
-            "stdout": {"type": "string"},
-            "stderr": {"type": "string"},
+            "stdout": output,
+            "stderr": dict(output),
             "stdoutTruncated": {"type": "boolean"},
             "stderrTruncated": {"type": "boolean"},
             "durationMs": {"type": "integer"},
@@ -248,7 +253,16 @@ def _stage_status_schema() -> dict[str, Any]:
 
 
 def coderun_crd() -> dict[str, Any]:
-    """The CustomResourceDefinition of `coderuns.isobox.dev`."""
+    """The CustomResourceDefinition of `coderuns.isobox.dev`.
+
+    Every string and list is bounded, so that no CodeRun, whoever writes it, can grow past what
+    isobox itself accepts: the spec at the API's default request caps (settings.py:
+    max_code_bytes, max_stdin_bytes, max_files, max_files_bytes, max_args, max_arg_bytes;
+    tests/chart keeps them equal, and the chart refuses limits above them with this backend).
+    The API's caps count UTF-8 bytes, `maxLength` counts characters, and characters <= bytes:
+    these bounds are the loose backstop, the API's checks the exact ones.
+    """
+    kib = 1024
     status = _stage_status_schema()
     status["properties"].update(
         {
@@ -256,12 +270,14 @@ def coderun_crd() -> dict[str, Any]:
                 "type": "string",
                 "enum": [str(phase) for phase in Phase],
             },
-            "reason": {"type": "string"},
-            "message": {"type": "string"},
-            "runId": {"type": "string"},
-            "podName": {"type": "string"},
-            "startedAt": {"type": "string", "format": "date-time"},
-            "finishedAt": {"type": "string", "format": "date-time"},
+            # Short words (Invalid, SandboxRefused, the pod's reasons), and a message that can
+            # carry the launcher's or the policy's error text.
+            "reason": {"type": "string", "maxLength": 256},
+            "message": {"type": "string", "maxLength": 64 * kib},
+            "runId": {"type": "string", "maxLength": 63},
+            "podName": {"type": "string", "maxLength": 253},
+            "startedAt": {"type": "string", "format": "date-time", "maxLength": 64},
+            "finishedAt": {"type": "string", "format": "date-time", "maxLength": 64},
             "compile": _stage_status_schema(),
         }
     )
@@ -272,23 +288,35 @@ def coderun_crd() -> dict[str, Any]:
         "required": ["language", "code"],
         "properties": {
             "language": {"type": "string", "maxLength": 64},
-            "code": {"type": "string"},
-            "stdin": {"type": "string"},
-            "args": {"type": "array", "items": {"type": "string"}, "maxItems": 4096},
-            "files": {
+            "code": {"type": "string", "maxLength": 256 * kib},  # max_code_bytes
+            "stdin": {"type": "string", "maxLength": 256 * kib},  # max_stdin_bytes
+            "args": {  # max_args entries of max_arg_bytes
                 "type": "array",
-                "maxItems": 1000,
+                "maxItems": 64,
+                "items": {"type": "string", "maxLength": 4 * kib},
+            },
+            "files": {  # max_files entries; each within max_files_bytes, the total's cap
+                "type": "array",
+                "maxItems": 32,
                 "items": {
                     "type": "object",
                     "required": ["name", "content"],
-                    "properties": {"name": {"type": "string"}, "content": {"type": "string"}},
+                    "properties": {
+                        # policy.MAX_PATH_BYTES
+                        "name": {"type": "string", "maxLength": 255},
+                        "content": {"type": "string", "maxLength": 512 * kib},
+                    },
                 },
             },
             "timeoutSeconds": {"type": "number"},
             "memoryMiB": {"type": "integer"},
             "compileTimeoutSeconds": {"type": "number"},
             "compileMemoryMiB": {"type": "integer"},
-            "runId": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"},
+            "runId": {
+                "type": "string",
+                "maxLength": 40,
+                "pattern": "^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$",
+            },
             "cancelled": {"type": "boolean"},
         },
     }

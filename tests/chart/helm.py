@@ -93,3 +93,40 @@ def render_error(values: Obj) -> str:
 
 def env_of(container: Obj) -> dict[str, str]:
     return {item["name"]: item.get("value", "") for item in container.get("env", [])}
+
+
+NOTES_PROBE = """\
+{{- /* Written by tests/chart/helm.py into a copy of the chart: NOTES.txt as data. */ -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: notes-probe
+data:
+  notes: {{ include (print $.Template.BasePath "/NOTES.txt") . | toJson }}
+"""
+
+
+def notes(values: Obj | None = None) -> str:
+    """NOTES.txt as `helm install` prints it for `values`.
+
+    `helm install --dry-run` needs a cluster, so a copy of the chart gets one more template
+    that renders NOTES.txt into a ConfigMap, and `helm template` shows that alone.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        chart = Path(directory) / CHART.name
+        shutil.copytree(CHART, chart)
+        (chart / "templates" / "zz-notes-probe.yaml").write_text(NOTES_PROBE)
+        result = run_helm(
+            "template",
+            RELEASE,
+            str(chart),
+            "--namespace",
+            NAMESPACE,
+            "--show-only",
+            "templates/zz-notes-probe.yaml",
+            values=values,
+        )
+    assert result.returncode == 0, result.stderr
+    text = yaml.safe_load(result.stdout)["data"]["notes"]
+    assert isinstance(text, str)
+    return text

@@ -40,7 +40,7 @@ LIMIT_SETTINGS: dict[str, tuple[str, float]] = {
     "scratchMiB": ("scratch_mib", 32),
     "maxCodeBytes": ("max_code_bytes", 131_072),
     "maxFiles": ("max_files", 8),
-    "maxFilesBytes": ("max_files_bytes", 1_048_576),
+    "maxFilesBytes": ("max_files_bytes", 262_144),  # at most the CodeRun CRD's 512 KiB
     "maxStdinBytes": ("max_stdin_bytes", 65_536),
     "maxArgs": ("max_args", 16),
     "maxArgBytes": ("max_arg_bytes", 1024),

@@ -10,6 +10,8 @@ import yaml
 
 from .helm import CHART, render_error
 
+SCHEMA_ERROR = "values don't meet the specifications of the schema"
+
 
 @pytest.mark.parametrize(
     ("values", "where"),
@@ -21,35 +23,84 @@ from .helm import CHART, render_error
         ({"crd": {"instal": False}}, "instal"),
         ({"limits": {"maxTimeoutSecond": 5}}, "maxTimeoutSecond"),
         ({"languages": [{"name": "x", "file": "x", "image": "i", "run": ["x"], "cmd": []}]}, "cmd"),
+        ({"api": {"allowAnonymus": True}}, "allowAnonymus"),
+        ({"api": {"networkPolicy": {"ingressControler": {}}}}, "ingressControler"),
+        (
+            {"api": {"networkPolicy": {"monitoring": {"namespaceSelector": {"labels": {}}}}}},
+            "labels",
+        ),
+        ({"sandbox": {"runtimeClass": {"name": "gvisor"}}}, "name"),
+        ({"sandbox": {"runtimeClassname": "gvisor"}}, "runtimeClassname"),
+        ({"sandbox": {"resourceQuota": {"coderuns": 10}}}, "coderuns"),
     ],
 )
 def test_schema_rejects_unknown_keys(values: dict[str, object], where: str) -> None:
     error = render_error(values)
-    assert "additional properties" in error
-    assert where in error
+    assert SCHEMA_ERROR in error, error
+    assert f"additional properties '{where}' not allowed" in error, error
+
+
+def _schema_error_at(values: dict[str, object], pointer: str) -> str:
+    """The error of a render that the schema, not a template, refused, at `pointer`."""
+    error = render_error(values)
+    assert SCHEMA_ERROR in error, error
+    assert f"- at '{pointer}'" in error, error
+    return error
 
 
 @pytest.mark.parametrize(
-    "values",
+    ("values", "pointer"),
     [
-        {"backend": "podman"},
-        {"image": {"pullPolicy": "Sometimes"}},
-        {"limits": {"maxTimeoutSeconds": 7200}},
-        {"limits": {"cpus": "two"}},
-        {"sandbox": {"namespace": "Not_A_Namespace"}},
-        {"languages": []},
-        {"languages": [{"name": "x", "file": "x", "image": "i", "run": []}]},
-        {"coderun": {"outputLimitBytes": 10_000_000}},
-        {"limits": {"maxCompileTimeoutSeconds": 0}},
-        {"limits": {"maxCompileTimeoutSeconds": 900}},
-        {"limits": {"compileMemoryMiB": 8}},
-        {"limits": {"compileMemoryMiB": 100_000}},
-        {"languages": [{"name": "x", "file": "x", "image": "i", "run": ["x"], "env": {"A": 1}}]},
-        {"languages": [{"name": "x", "file": "x", "image": "i", "run": ["x"], "env": ["A=1"]}]},
+        ({"backend": "podman"}, "/backend"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+        ({"limits": {"maxTimeoutSeconds": 7200}}, "/limits/maxTimeoutSeconds"),
+        ({"limits": {"cpus": "two"}}, "/limits/cpus"),
+        ({"sandbox": {"namespace": "Not_A_Namespace"}}, "/sandbox/namespace"),
+        ({"languages": []}, "/languages"),
+        ({"languages": [{"name": "x", "file": "x", "image": "i", "run": []}]}, "/languages/0/run"),
+        ({"coderun": {"outputLimitBytes": 10_000_000}}, "/coderun/outputLimitBytes"),
+        ({"limits": {"maxCompileTimeoutSeconds": 0}}, "/limits/maxCompileTimeoutSeconds"),
+        ({"limits": {"maxCompileTimeoutSeconds": 900}}, "/limits/maxCompileTimeoutSeconds"),
+        ({"limits": {"compileMemoryMiB": 8}}, "/limits/compileMemoryMiB"),
+        ({"limits": {"compileMemoryMiB": 100_000}}, "/limits/compileMemoryMiB"),
+        (
+            {
+                "languages": [
+                    {"name": "x", "file": "x", "image": "i", "run": ["x"], "env": {"A": 1}}
+                ]
+            },
+            "/languages/0/env/A",
+        ),
+        (
+            {"languages": [{"name": "x", "file": "x", "image": "i", "run": ["x"], "env": ["A=1"]}]},
+            "/languages/0/env",
+        ),
+        ({"api": {"allowAnonymous": "yes"}}, "/api/allowAnonymous"),
+        ({"api": {"networkPolicy": {"enabled": "true"}}}, "/api/networkPolicy/enabled"),
+        (
+            {"api": {"networkPolicy": {"monitoring": {"namespaceSelector": {"matchLabels": []}}}}},
+            "/api/networkPolicy/monitoring/namespaceSelector/matchLabels",
+        ),
+        (
+            {
+                "api": {
+                    "networkPolicy": {
+                        "ingressController": {
+                            "podSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}
+                        }
+                    }
+                }
+            },
+            "/api/networkPolicy/ingressController/podSelector/matchExpressions/0/operator",
+        ),
+        ({"sandbox": {"runtimeClassName": "Not_A_Name"}}, "/sandbox/runtimeClassName"),
+        ({"sandbox": {"runtimeClass": {"handler": "run.sc"}}}, "/sandbox/runtimeClass/handler"),
+        ({"sandbox": {"runtimeClass": {"create": "yes"}}}, "/sandbox/runtimeClass/create"),
+        ({"sandbox": {"resourceQuota": {"codeRuns": 0}}}, "/sandbox/resourceQuota/codeRuns"),
     ],
 )
-def test_schema_rejects_bad_values(values: dict[str, object]) -> None:
-    render_error(values)
+def test_schema_rejects_bad_values(values: dict[str, object], pointer: str) -> None:
+    _schema_error_at(values, pointer)
 
 
 def test_every_value_is_commented() -> None:

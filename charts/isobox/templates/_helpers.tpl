@@ -94,6 +94,10 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.sandbox.imagePullPolicy | quote }}
 - name: ISOBOX_KUBERNETES_START_TIMEOUT_S
   value: {{ .Values.sandbox.startTimeoutSeconds | quote }}
+{{- with .Values.sandbox.runtimeClassName }}
+- name: ISOBOX_KUBERNETES_RUNTIME_CLASS
+  value: {{ . | quote }}
+{{- end }}
 - name: ISOBOX_LANGUAGES_FILE
   value: {{ printf "%s/languages.yaml" (include "isobox.languagesDir" .) | quote }}
 - name: LOG_LEVEL
@@ -164,4 +168,34 @@ app.kubernetes.io/component: {{ .component }}
 - name: languages
   mountPath: {{ include "isobox.languagesDir" . }}
   readOnly: true
+{{- end }}
+
+{{/* How the API is reached from outside the cluster ("" when it is not): an Ingress or a Service
+of type NodePort or LoadBalancer. */}}
+{{- define "isobox.exposedBy" -}}
+{{- if .Values.api.ingress.enabled }}api.ingress.enabled=true
+{{- else if has .Values.api.service.type (list "NodePort" "LoadBalancer") }}api.service.type={{ .Values.api.service.type }}
+{{- end }}
+{{- end }}
+
+{{/* Refuses anonymous code execution from outside the cluster unless api.allowAnonymous says so. */}}
+{{- define "isobox.checkAnonymous" -}}
+{{- $exposedBy := include "isobox.exposedBy" . }}
+{{- if and $exposedBy (not .Values.api.apiKeys.existingSecret) (not .Values.api.allowAnonymous) }}
+{{- fail (printf "%s with API keys off (api.apiKeys.existingSecret is empty) lets anyone who reaches the API run code on your cluster: set api.apiKeys.existingSecret (see docs/deploy.md), or set api.allowAnonymous=true to accept anonymous execution" $exposedBy) }}
+{{- end }}
+{{- end }}
+
+{{/* With backend coderun, the request caps must fit the CodeRun CRD's bounds (coderun_crd() in
+isobox/kubernetes/manifests.py, the defaults of the limits), or the API server would refuse
+the CodeRuns of requests the API accepted. */}}
+{{- define "isobox.checkCodeRunBounds" -}}
+{{- if eq .Values.backend "coderun" }}
+{{- $bounds := dict "maxCodeBytes" 262144 "maxStdinBytes" 262144 "maxFiles" 32 "maxFilesBytes" 524288 "maxArgs" 64 "maxArgBytes" 4096 }}
+{{- range $key, $bound := $bounds }}
+{{- if gt (int64 (get $.Values.limits $key)) (int64 $bound) }}
+{{- fail (printf "limits.%s=%v is above %v, the CodeRun CRD's bound of that field (backend coderun): lower it, or use backend kubernetes" $key (int64 (get $.Values.limits $key)) $bound) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
