@@ -1,83 +1,29 @@
-"""Shared fixtures: an in-process API client on a real backend, and host facts for isolation tests."""
+"""Shared across every test folder: no test inherits the developer's isobox settings.
+
+Helpers live in tests/helpers/ (imported from there, never from a conftest.py).
+"""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
+from collections.abc import Iterator
 
-import httpx
+import pytest
 
-from isobox.api.app import create_app
-from isobox.settings import Settings
+from tests.helpers.environment import inherited_settings
 
 
-@asynccontextmanager
-async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app (lifespan included) behind an in-process HTTP client."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://isobox", timeout=120
-        ) as client:
-            yield client
+@pytest.fixture(scope="session", autouse=True)
+def _no_inherited_settings_in_session() -> Iterator[None]:
+    """Before any fixture of any scope builds Settings or starts a server."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in inherited_settings():
+            patch.delenv(name)
+        yield
 
 
-@contextmanager
-def isobox_server(
-    log_path: Path, env: dict[str, str]
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A real `isobox serve` process with `env` on a free port, for what only a real server
-    sees (disconnects, signals, TCP clients); yields its URL, once /readyz answers, and the
-    process, which is stopped afterwards unless the test already did."""
-    port = free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "isobox", "serve"],
-            env={**env, "PORT": str(port)},
-            stdout=log,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def host_ipv4_addresses() -> list[str]:
-    """This machine's own IPv4 addresses: listeners the sandbox must not reach live here."""
-    lines = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show"], check=True, capture_output=True, text=True
-    ).stdout.splitlines()
-    return [line.split()[3].split("/")[0] for line in lines]
+@pytest.fixture(autouse=True)
+def _no_inherited_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without ISOBOX_* settings, LOG_LEVEL and PORT (whatever an earlier test
+    or fixture set); a test that needs one sets it with monkeypatch."""
+    for name in inherited_settings():
+        monkeypatch.delenv(name)

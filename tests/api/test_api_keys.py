@@ -1,25 +1,23 @@
 """API keys: off by default; when on, everything but health needs a valid key, and a missing
-and a wrong key get the same 401."""
+and a wrong key get the same 401 (on the fake backend)."""
 
 import pytest
 
 from isobox.api.auth import key_digest
 from isobox.errors import ConfigError
 from isobox.settings import Settings
-from tests.conftest import api_client
 
 KEY = "s3cret-key-for-tests"
 HELLO = {"language": "bash", "code": "echo hi"}
 
 
-@pytest.fixture(scope="module")
-async def client(tmp_path_factory):
-    keys_file = tmp_path_factory.mktemp("keys") / "digests"
+@pytest.fixture
+async def client(fake_client_for, tmp_path):
+    keys_file = tmp_path / "digests"
     keys_file.write_text(key_digest("second-key") + "\n")
-    settings = Settings(
-        backend="local", api_key_hashes=key_digest(KEY), api_key_hashes_file=keys_file
-    )
-    async with api_client(settings) as client:
+    async with fake_client_for(
+        api_key_hashes=key_digest(KEY), api_key_hashes_file=keys_file
+    ) as client:
         yield client
 
 
@@ -49,9 +47,8 @@ async def test_a_valid_key_runs(client, headers):
     assert response.json()["stdout"] == "hi\n"
 
 
-async def test_keys_are_off_by_default():
-    async with api_client(Settings(backend="local")) as open_client:
-        assert (await open_client.post("/execute", json=HELLO)).status_code == 200
+async def test_keys_are_off_by_default(fake_client):
+    assert (await fake_client.post("/execute", json=HELLO)).status_code == 200
 
 
 def test_only_sha256_digests_are_accepted_as_configuration():

@@ -1,17 +1,14 @@
 """Beyond a client's rate or in-flight limit: 429 with Retry-After; beyond the service's slots
-and queue: 503 at once, never a pile-up. On the real local backend."""
+and queue: 503 at once, never a pile-up. On the fake backend, whose SLOW program takes 1.5 s."""
 
 import asyncio
-
-from isobox.settings import Settings
-from tests.conftest import api_client
 
 QUICK = {"language": "bash", "code": "echo hi"}
 SLOW = {"language": "bash", "code": "sleep 1.5; echo done"}
 
 
-async def test_a_client_over_its_rate_gets_429_with_retry_after():
-    async with api_client(Settings(backend="local", rate_limit_per_minute=3)) as client:
+async def test_a_client_over_its_rate_gets_429_with_retry_after(fake_client_for):
+    async with fake_client_for(rate_limit_per_minute=3) as client:
         statuses = [(await client.post("/execute", json=QUICK)).status_code for _ in range(3)]
         refused = await client.post("/execute", json=QUICK)
     assert statuses == [200, 200, 200]
@@ -20,8 +17,8 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after():
     assert 1 <= int(refused.headers["retry-after"]) <= 20
 
 
-async def test_a_client_over_its_in_flight_limit_gets_429():
-    async with api_client(Settings(backend="local", max_in_flight_per_client=1)) as client:
+async def test_a_client_over_its_in_flight_limit_gets_429(fake_client_for):
+    async with fake_client_for(max_in_flight_per_client=1) as client:
         first = asyncio.create_task(client.post("/execute", json=SLOW))
         await asyncio.sleep(0.5)
         second = await client.post("/execute", json=QUICK)
@@ -30,9 +27,8 @@ async def test_a_client_over_its_in_flight_limit_gets_429():
         assert (await client.post("/execute", json=QUICK)).status_code == 200
 
 
-async def test_a_saturated_service_answers_503_at_once():
-    settings = Settings(backend="local", max_concurrent_runs=1, max_queued_runs=0)
-    async with api_client(settings) as client:
+async def test_a_saturated_service_answers_503_at_once(fake_client_for):
+    async with fake_client_for(max_concurrent_runs=1, max_queued_runs=0) as client:
         first = asyncio.create_task(client.post("/execute", json=SLOW))
         await asyncio.sleep(0.5)
         second = await client.post("/execute", json=QUICK)
@@ -42,9 +38,8 @@ async def test_a_saturated_service_answers_503_at_once():
         assert (await first).status_code == 200
 
 
-async def test_a_short_queue_waits_instead_of_refusing():
-    settings = Settings(backend="local", max_concurrent_runs=1, max_queued_runs=1)
-    async with api_client(settings) as client:
+async def test_a_short_queue_waits_instead_of_refusing(fake_client_for):
+    async with fake_client_for(max_concurrent_runs=1, max_queued_runs=1) as client:
         first = asyncio.create_task(client.post("/execute", json=SLOW))
         await asyncio.sleep(0.5)
         queued = await client.post("/execute", json=QUICK)

@@ -1,4 +1,4 @@
-"""GET /metrics counts what really ran, on the real local backend."""
+"""GET /metrics counts what ran: the plumbing, on the fake backend (its scripts take real time)."""
 
 import time
 
@@ -7,14 +7,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from isobox.metrics import startup_seconds
 from isobox.models import RunResult, StageResult
-from isobox.settings import Settings
-from tests.conftest import api_client
 
 
-@pytest.fixture(scope="module")
-async def client():
-    async with api_client(Settings(backend="local")) as client:
-        yield client
+@pytest.fixture
+def client(fake_client):
+    return fake_client
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -28,7 +25,7 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
 def executions(found, outcome: str, language: str = "python") -> float:
     key = (
         "isobox_executions_total",
-        (("backend", "local"), ("language", language), ("outcome", outcome)),
+        (("backend", "fake"), ("language", language), ("outcome", outcome)),
     )
     return found.get(key, 0.0)
 
@@ -48,18 +45,18 @@ async def test_metrics_count_outcomes_latency_and_output(client):
     assert executions(found, "error") == 1
     assert executions(found, "timeout") == 1
     assert executions(found, "rejected", language="cobol") == 1
-    assert found[("isobox_run_seconds_count", (("backend", "local"),))] == 3
-    assert found[("isobox_startup_seconds_count", (("backend", "local"),))] == 3
+    assert found[("isobox_run_seconds_count", (("backend", "fake"),))] == 3
+    assert found[("isobox_startup_seconds_count", (("backend", "fake"),))] == 3
     assert found[("isobox_output_bytes_total", (("stream", "stdout"),))] >= len("abc\n")
     assert found[("isobox_runs_in_flight", ())] == 0
 
 
 async def test_startup_time_is_the_run_time_outside_the_program(client):
     """One observation per run: the backend's wall time less the program's, at least 0."""
-    local = (("backend", "local"),)
+    fake = (("backend", "fake"),)
 
     def delta(before, after, name: str) -> float:
-        return after[(name, local)] - before.get((name, local), 0.0)
+        return after[(name, fake)] - before.get((name, fake), 0.0)
 
     for code in ("print('abc')", "import time; time.sleep(0.2)"):
         before = samples((await client.get("/metrics")).text)

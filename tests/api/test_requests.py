@@ -1,19 +1,16 @@
-"""Every bad request gets a 4xx whose JSON names the problem; health endpoints answer."""
+"""Every bad request gets a 4xx whose JSON names the problem; health endpoints answer. On the
+fake backend."""
 
 import json
 
 import pytest
 
 from isobox import __version__
-from isobox.settings import Settings
-from tests.conftest import api_client
-
-SETTINGS = Settings(backend="local", max_body_bytes=64 * 1024, max_code_bytes=16 * 1024)
 
 
-@pytest.fixture(scope="module")
-async def client():
-    async with api_client(SETTINGS) as client:
+@pytest.fixture
+async def client(fake_client_for):
+    async with fake_client_for(max_body_bytes=64 * 1024, max_code_bytes=16 * 1024) as client:
         yield client
 
 
@@ -33,7 +30,7 @@ async def test_liveness_and_readiness(client):
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["backend"] == "local"
+    assert ready.json() == {"status": "ready", "backend": "fake", "resource_limits": "enforced"}
 
 
 async def test_languages_lists_the_registry(client):

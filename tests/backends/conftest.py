@@ -2,17 +2,22 @@
 
 The cluster backends use whatever cluster KUBECONFIG names, in a namespace of their own that
 the session creates (Pod Security *restricted*, deny-all NetworkPolicy) and deletes.
+
+After the last test, whatever its module, `nothing_is_left_behind` checks that no run left
+anything on the host (tests/helpers/leaks.py); a leftover fails the session.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from isobox.settings import Settings
-from tests.conftest import api_client
+from tests.helpers import leaks
+from tests.helpers.app import api_client
+from tests.helpers.wait import wait_until
 
 SANDBOX_NAMESPACE = "isobox-test-sandbox"
 BACKENDS = [
@@ -64,6 +69,32 @@ async def client(request):
         yield client
 
 
+def leftovers(since: float, temp_before: set[str]) -> list[str]:
+    """Everything a run of this session left on the host (empty: nothing)."""
+    found = leaks.sandbox_processes(since)
+    found += leaks.cgroup_leftovers(Settings().local_cgroup_root, since)
+    found += leaks.temp_dirs(temp_before)
+    if leaks.docker_answers():
+        found += leaks.sandbox_containers(since)
+    if leaks.cluster_configured():
+        found += leaks.sandbox_pods(since)
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
-def temp_entries_at_start() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).iterdir()}
+def nothing_is_left_behind() -> Iterator[None]:
+    """Set up before, so torn down after, every other fixture of the backend tests (the API
+    clients, the operator, the sandbox namespace): then no sandbox may be left. Removal is
+    asynchronous on a cluster, so it gets 30 s; a leftover then is an error of the session."""
+    since, temp_before = time.time() - 1, leaks.temp_entries()
+    yield
+    found: list[str] = []
+
+    def clean() -> bool:
+        found[:] = leftovers(since, temp_before)
+        return not found
+
+    try:
+        wait_until(clean, 30, "the host to be clean", interval_s=1)
+    except AssertionError:
+        pytest.fail("runs left this behind:\n  " + "\n  ".join(found), pytrace=False)

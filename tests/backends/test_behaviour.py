@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import host_ipv4_addresses
+from tests.helpers.host import host_ipv4_addresses
 
 HELLO = {
     "python": "print('Hello from isobox!')",

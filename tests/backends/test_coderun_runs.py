@@ -19,7 +19,7 @@ from isobox.kubernetes import manifests
 from isobox.settings import Settings
 from tests import kube
 from tests.backends.conftest import backend_settings
-from tests.conftest import api_client
+from tests.helpers.app import api_client
 
 pytestmark = pytest.mark.cluster
 

@@ -5,17 +5,17 @@ These run a real `isobox serve` process, since only a real server sees a client 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.backends.conftest import SANDBOX_NAMESPACE
-from tests.conftest import isobox_server
+from tests.helpers.processes import stop_process
+from tests.helpers.server import isobox_server
+from tests.helpers.wait import wait_until
 
 SLOW = {"language": "bash", "code": "echo started; sleep 25; echo finished", "timeout": 30}
 
@@ -48,15 +48,6 @@ def sandboxes(backend: str) -> list[str]:
     return found.split()
 
 
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.fixture(
     params=[
         pytest.param("local", marks=pytest.mark.local),
@@ -70,12 +61,11 @@ def server(request, tmp_path):
     if request.param == "coderun":
         request.getfixturevalue("operator")
     env = {
-        **os.environ,
         "ISOBOX_BACKEND": request.param,
         "ISOBOX_KUBERNETES_NAMESPACE": SANDBOX_NAMESPACE,
         "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
     }
-    with isobox_server(tmp_path / "server.log", env) as (url, process):
+    with isobox_server(tmp_path / "server.log", **env) as (url, process):
         yield request.param, url, process
 
 
@@ -83,7 +73,12 @@ def test_a_client_disconnect_removes_the_sandbox(server):
     backend, url, _ = server
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{url}/execute", json=SLOW, timeout=httpx.Timeout(6, connect=5))
-    assert wait_for(lambda: not sandboxes(backend), 30), sandboxes(backend)
+    wait_until(
+        lambda: not sandboxes(backend),
+        30,
+        "the sandbox to be removed",
+        detail=lambda: sandboxes(backend),
+    )
 
 
 def test_a_server_shutdown_removes_the_sandbox(server):
@@ -101,10 +96,14 @@ def test_a_server_shutdown_removes_the_sandbox(server):
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_for(lambda: bool(sandboxes(backend)), 60), "the run never started"
+        wait_until(lambda: sandboxes(backend), 60, "the run to start")
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)  # the run would take 25 s: it is stopped, not awaited
-        assert wait_for(lambda: not sandboxes(backend), 30), sandboxes(backend)
+        wait_until(
+            lambda: not sandboxes(backend),
+            30,
+            "the sandbox to be removed",
+            detail=lambda: sandboxes(backend),
+        )
     finally:
-        client.kill()
-        client.wait()
+        stop_process(client)

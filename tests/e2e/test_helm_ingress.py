@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests import kube
-from tests.conftest import host_ipv4_addresses
+from tests.helpers.host import host_ipv4_addresses
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 

@@ -1,4 +1,5 @@
-"""`isobox run` and `IsoboxClient` against a real `isobox serve` on the local backend.
+"""`isobox run` and `IsoboxClient` against a real `isobox serve` on the local backend (end to end,
+so it lives with the real-backend tests).
 
 The CLI runs as a subprocess on real files, so what is checked is what a shell sees: bytes on
 stdout and stderr, and the exit code.
@@ -6,10 +7,8 @@ stdout and stderr, and the exit code.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,23 +18,19 @@ import pytest
 
 from isobox.client import ClientError, IsoboxClient, ServerUnreachable
 from isobox.models import ExecutionRequest
-from tests.conftest import free_port, isobox_server
+from tests.helpers.environment import clean_environment
+from tests.helpers.server import free_port, isobox_server
+from tests.helpers.wait import wait_until
 
 pytestmark = pytest.mark.local
 
 KEY = "cli-test-key"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """Our environment without any ISOBOX_ setting that could change what is tested."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ISOBOX_")}
-    return {**env, **extra}
-
-
 @contextmanager
 def serving(log: Path, **env: str) -> Iterator[str]:
     """A real `isobox serve` on the local backend; yields its URL."""
-    with isobox_server(log, clean_env(ISOBOX_BACKEND="local", **env)) as (url, _):
+    with isobox_server(log, ISOBOX_BACKEND="local", **env) as (url, _):
         yield url
 
 
@@ -52,7 +47,7 @@ def keyed_url(tmp_path_factory) -> Iterator[str]:
         check=True,
         capture_output=True,
         text=True,
-        env=clean_env(),
+        env=clean_environment(),
     ).stdout.strip()
     log = tmp_path_factory.mktemp("keyed") / "server.log"
     with serving(log, ISOBOX_API_KEY_HASHES=digest) as address:
@@ -67,7 +62,7 @@ def isobox_run(
         input=stdin,
         capture_output=True,
         cwd=cwd,
-        env=clean_env(ISOBOX_URL=url, **env),
+        env=clean_environment(ISOBOX_URL=url, **env),
         timeout=120,
     )
 
@@ -255,11 +250,11 @@ def test_runs_submit_get_and_cancel(url):
     assert submitted.status == "running"
     again = client.submit_run(request, idempotency_key="client-test-1")
     assert again.run_id == submitted.run_id
-    deadline = time.monotonic() + 30
-    run = client.get_run(submitted.run_id)
-    while run.status == "running" and time.monotonic() < deadline:
-        time.sleep(0.1)
-        run = client.get_run(submitted.run_id)
+    run = wait_until(
+        lambda: (state := client.get_run(submitted.run_id)).status != "running" and state,
+        30,
+        "the run to end",
+    )
     assert run.status == "succeeded"
     assert run.result is not None
     assert run.result.stdout == "later\n"
