@@ -8,44 +8,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
 
 from tests.backends.conftest import SANDBOX_NAMESPACE
+from tests.helpers import leaks
 from tests.helpers.processes import stop_process
 from tests.helpers.server import isobox_server
 from tests.helpers.wait import wait_until
 
 SLOW = {"language": "bash", "code": "echo started; sleep 25; echo finished", "timeout": 30}
-
-
-def sandboxes(backend: str) -> list[str]:
-    if backend == "local":
-        found = subprocess.run(["pgrep", "-f", "sleep 25"], capture_output=True, text=True).stdout
-    elif backend == "docker":
-        found = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", "label=isobox.dev/run-id"],
-            capture_output=True,
-            text=True,
-        ).stdout
-    else:
-        found = subprocess.run(
-            [
-                "kubectl",
-                "get",
-                "pods",
-                "-n",
-                SANDBOX_NAMESPACE,
-                "-l",
-                "isobox.dev/run-id",
-                "-o",
-                "name",
-            ],
-            capture_output=True,
-            text=True,
-        ).stdout
-    return found.split()
 
 
 @pytest.fixture(
@@ -71,18 +45,20 @@ def server(request, tmp_path):
 
 def test_a_client_disconnect_removes_the_sandbox(server):
     backend, url, _ = server
+    since = time.time()
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{url}/execute", json=SLOW, timeout=httpx.Timeout(6, connect=5))
     wait_until(
-        lambda: not sandboxes(backend),
+        lambda: not leaks.sandboxes(backend, since),
         30,
         "the sandbox to be removed",
-        detail=lambda: sandboxes(backend),
+        detail=lambda: leaks.sandboxes(backend, since),
     )
 
 
 def test_a_server_shutdown_removes_the_sandbox(server):
     backend, url, process = server
+    since = time.time()
     client = subprocess.Popen(
         [
             sys.executable,
@@ -96,14 +72,14 @@ def test_a_server_shutdown_removes_the_sandbox(server):
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: sandboxes(backend), 60, "the run to start")
+        wait_until(lambda: leaks.sandboxes(backend, since), 60, "the run to start")
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)  # the run would take 25 s: it is stopped, not awaited
         wait_until(
-            lambda: not sandboxes(backend),
+            lambda: not leaks.sandboxes(backend, since),
             30,
             "the sandbox to be removed",
-            detail=lambda: sandboxes(backend),
+            detail=lambda: leaks.sandboxes(backend, since),
         )
     finally:
         stop_process(client)

@@ -59,14 +59,18 @@ def test_a_stray_sandbox_process_is_reported(argv0):
 @pytest.mark.local
 def test_a_real_stray_bubblewrap_is_reported():
     since = time.time() - 1
-    process = subprocess.Popen(
-        ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid", "sleep", "120"]
-    )
+    seconds = f"120.{uuid.uuid4().int % 10**6}"  # marks both of bwrap's processes
+    sandbox = ["--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid"]
+    process = subprocess.Popen(["bwrap", *sandbox, "sleep", seconds])
+
+    def planted() -> list[str]:
+        return [line for line in leaks.sandbox_processes(since) if seconds in line]
+
     try:
-        wait_until(lambda: reported(leaks.sandbox_processes(since), process.pid), 10, "bwrap")
+        wait_until(lambda: reported(planted(), process.pid), 10, "bwrap to be reported")
     finally:
         stop_process(process)
-    assert not reported(leaks.sandbox_processes(since), process.pid)
+    wait_until(lambda: not planted(), 10, "bwrap to be gone", detail=planted)
 
 
 def test_a_gvisor_process_counts_only_for_a_docker_container_that_is_isobox_or_gone():

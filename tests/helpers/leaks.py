@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -73,10 +74,9 @@ def _argv(entry: Path) -> list[str]:
 
 
 def _boot_time(proc: Path) -> float:
-    for line in (proc / "stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    raise AssertionError(f"no btime in {proc}/stat")
+    """When this host booted, in epoch seconds (to the clock tick, unlike /proc/stat's btime)."""
+    uptime = float((proc / "uptime").read_text().split()[0])
+    return time.time() - uptime
 
 
 def _start_time(entry: Path, boot: float) -> float | None:
@@ -255,3 +255,17 @@ def temp_dirs(before: set[str]) -> list[str]:
         for name in sorted(temp_entries() - before)
         if name.startswith(TEMP_PREFIXES) and (tmp / name).is_dir()
     ]
+
+
+# One backend's sandboxes
+
+
+def sandboxes(backend: str, since: float | None = None) -> list[str]:
+    """The sandboxes of `backend` on this host or cluster now (made at or after `since`)."""
+    if backend == "local":
+        return sandbox_processes(since)
+    if backend == "docker":
+        return sandbox_containers(since)
+    if backend in {"kubernetes", "coderun"}:
+        return sandbox_pods(since)
+    raise ValueError(f"no sandboxes known for backend {backend!r}")
