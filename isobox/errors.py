@@ -49,5 +49,13 @@ class Saturated(IsoboxError):
         self.retry_after_s = retry_after_s
 
 
+class TooManyRuns(IsoboxError):
+    """One client holds as many runs as it may; retry after `retry_after_s` (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ConfigError(IsoboxError):
     """The service configuration (settings, language registry) is unusable."""

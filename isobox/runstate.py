@@ -28,16 +28,18 @@ class RunState:
 class DurableRuns(Protocol):
     """Runs a backend keeps outside the API process (CodeRuns), so they outlive it and every
     replica sees them. A backend offering this is the run store; the API process keeps
-    nothing of such runs."""
+    nothing of such runs. A run belongs to the `owner` that submitted it (a client id): the
+    backend records it with the run, and to any other owner the run does not exist."""
 
-    async def submit(self, spec: RunSpec) -> RunState:
-        """Start `spec` without waiting; a run of that id that exists already is returned."""
+    async def submit(self, spec: RunSpec, owner: str) -> RunState:
+        """Start `spec` without waiting; a run of that id that exists already is returned
+        (the id is derived from the owner's idempotency key, so it is the owner's)."""
         ...
 
-    async def read(self, run_id: str) -> RunState | None:
-        """The run now, or None if there is none (never made, or expired)."""
+    async def read(self, run_id: str, owner: str) -> RunState | None:
+        """The run now, or None if `owner` has none of that id (never made, or expired)."""
         ...
 
-    async def cancel(self, run_id: str) -> RunState | None:
-        """Stop the run unless it has ended; the run as it is then."""
+    async def cancel(self, run_id: str, owner: str) -> RunState | None:
+        """Stop `owner`'s run unless it has ended; the run as it is then."""
         ...

@@ -93,7 +93,20 @@ class Settings(BaseSettings):
     rate_limit_per_minute: Annotated[int, Field(ge=0)] = 0
     """Executions one client (API key, or address without keys) may start per minute; 0: off."""
     max_in_flight_per_client: Annotated[int, Field(ge=0)] = 0
-    """Executions one client may have running or queued at once; 0: off."""
+    """Executions one client may have running or queued at once (`POST /runs` runs count until
+    they end); 0: off."""
+    max_stored_runs: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    """Asynchronous runs the API process keeps (running, or finished and not yet expired) on
+    backends that keep runs in memory; the oldest finished go first, and when all are running
+    `POST /runs` answers 503."""
+    max_stored_runs_per_client: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    """The same, per client; when all of a client's are running `POST /runs` answers 429."""
+    readyz_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """How long `/readyz` reuses the backend's last answer, so probes cannot flood it."""
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 512
+    """Connections (and requests) the server holds at once; beyond that it answers 503."""
+    max_header_bytes: Annotated[int, Field(ge=4096, le=1024 * 1024)] = 16 * 1024
+    """Largest request line plus headers the server reads before refusing the request."""
 
     local_sandbox_uid: Annotated[int, Field(ge=1)] = 65534
     """Host uid the local backend's sandboxes run as when the service runs as root."""
@@ -153,3 +166,5 @@ class Settings(BaseSettings):
 
 def _is_sha256_hex(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+        if self.max_stored_runs_per_client > self.max_stored_runs:
+            raise ValueError("max_stored_runs_per_client must not exceed max_stored_runs")

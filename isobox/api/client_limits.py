@@ -1,14 +1,16 @@
 """Per-client limits on executions: a request rate and a number in flight, answered with 429.
 
-A client is its API key (by digest) when keys are on, else its address. Counters live in this
-process; with several API replicas each enforces its share.
+A client is its API key (by digest) when keys are on, else its address (`client_id`; behind a
+proxy that does not keep addresses apart, every client is then one). Counters live in this
+process; with several API replicas each enforces its share. An execution is in flight until
+it ends: for `POST /execute` until the answer, for `POST /runs` until the run ends.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
@@ -38,8 +40,11 @@ class ClientLimits:
     def from_settings(cls, settings: Settings) -> ClientLimits:
         return cls(settings.rate_limit_per_minute, settings.max_in_flight_per_client)
 
-    def admit(self, client: str, now: float) -> None:
-        """Count one execution for `client`, or raise a 429 saying when to retry."""
+    def admit(self, client: str, now: float) -> Callable[[], None]:
+        """Count one execution for `client`, or raise a 429 saying when to retry; the answer
+        ends the execution's count (calling it again does nothing)."""
+        if not (self.per_minute or self.max_in_flight):
+            return _nothing
         self._forget_idle(now)
         bucket = self._buckets.setdefault(client, _Bucket(float(self.per_minute), now))
         if self.max_in_flight and bucket.in_flight >= self.max_in_flight:
@@ -53,11 +58,15 @@ class ClientLimits:
                 raise _too_many(f"at most {self.per_minute} executions per minute", wait)
             bucket.tokens -= 1
         bucket.in_flight += 1
+        released = False
 
-    def done(self, client: str) -> None:
-        bucket = self._buckets.get(client)
-        if bucket is not None:
-            bucket.in_flight -= 1
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                bucket.in_flight -= 1
+
+        return release
 
     def _forget_idle(self, now: float) -> None:
         if len(self._buckets) < 1024:
@@ -74,17 +83,29 @@ def _too_many(message: str, retry_after_s: int) -> HTTPException:
     return HTTPException(429, detail=message, headers={"Retry-After": str(retry_after_s)})
 
 
-async def limit_client(request: Request) -> AsyncIterator[None]:
-    """Dependency of the execution routes: admit the client for the request's duration."""
+def _nothing() -> None:
+    pass
+
+
+def client_id(request: Request) -> str:
+    """Who is asking: the API key's digest (set by the key check), else the peer address."""
+    known: str | None = getattr(request.state, "client_id", None)
+    if known:
+        return known
+    return request.client.host if request.client else "unknown"
+
+
+def admit_client(request: Request) -> Callable[[], None]:
+    """Admit one execution of the requesting client (429 if over a limit); call the answer
+    when the execution ends."""
     limits: ClientLimits = request.app.state.client_limits
-    if not (limits.per_minute or limits.max_in_flight):
-        yield
-        return
-    client = getattr(request.state, "client_id", None) or (
-        request.client.host if request.client else "unknown"
-    )
-    limits.admit(client, time.monotonic())
+    return limits.admit(client_id(request), time.monotonic())
+
+
+async def limit_client(request: Request) -> AsyncIterator[None]:
+    """Dependency of the synchronous execution routes: admit the client for the request."""
+    release = admit_client(request)
     try:
         yield
     finally:
-        limits.done(client)
+        release()

@@ -6,6 +6,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from isobox.api.client_limits import client_id
 from isobox.service import ExecutionService
 
 
@@ -14,3 +15,6 @@ def get_service(request: Request) -> ExecutionService:
 
 
 ServiceDep = Annotated[ExecutionService, Depends(get_service)]
+
+ClientDep = Annotated[str, Depends(client_id)]
+"""The requesting client's id (API key digest, else address): what runs and limits count by."""

@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from isobox.errors import BackendUnavailable, PolicyError, RequestProblem, SandboxError, Saturated
+from isobox.errors import (
+    BackendUnavailable,
+    PolicyError,
+    RequestProblem,
+    SandboxError,
+    Saturated,
+    TooManyRuns,
+)
 from isobox.wire import ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -87,6 +94,13 @@ async def _saturated(_: Request, error: Exception) -> JSONResponse:
     return response
 
 
+async def _too_many_runs(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, TooManyRuns)
+    response = error_response(429, "too_many_runs", str(error))
+    response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
 async def _sandbox_error(_: Request, error: Exception) -> JSONResponse:
     log.error("sandbox failure: %s", error)
     return error_response(503, "sandbox_failure", str(error))
@@ -99,3 +113,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BackendUnavailable, _backend_unavailable)
     app.add_exception_handler(SandboxError, _sandbox_error)
     app.add_exception_handler(Saturated, _saturated)
+    app.add_exception_handler(TooManyRuns, _too_many_runs)

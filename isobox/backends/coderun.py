@@ -16,6 +16,7 @@ sees the runs end.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -46,11 +47,21 @@ from isobox.spec import RunSpec
 log = logging.getLogger(__name__)
 
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=isobox"
+# The client an asynchronous run belongs to, as a digest (a label value holds at most 63
+# characters, and the client id, an API key digest or an address, need not be shown).
+OWNER_LABEL = "isobox.dev/owner"
+OWNER_LABEL_LENGTH = 40
 # A cancel is conditional on the version read; the operator's own writes may move it meanwhile.
 CANCEL_ATTEMPTS = 5
 # DELETE waits this long for the operator to confirm the cancel, then answers what it sees.
 CANCEL_CONFIRM_S = 10.0
 CONFIRM_POLL_S = 0.2
+
+
+def owner_label(owner: str) -> str:
+    """The `OWNER_LABEL` value recording `owner`: a prefix of a SHA-256 digest."""
+    digest = hashlib.sha256(f"isobox-run-owner\0{owner}".encode()).hexdigest()
+    return digest[:OWNER_LABEL_LENGTH]
 
 
 def _final_status(event_type: str, coderun: dict[str, Any]) -> dict[str, Any] | None:
@@ -129,44 +140,47 @@ class CodeRunBackend(Backend):
     def durable_runs(self) -> DurableRuns:
         return self
 
-    async def submit(self, spec: RunSpec) -> RunState:
+    async def submit(self, spec: RunSpec, owner: str) -> RunState:
         """Create the CodeRun for `spec` and return its run at once, without waiting for it.
 
         If a CodeRun of that name exists already (a repeated idempotency key, maybe sent to
         another replica at the same moment), the API server refuses the second with 409 and
-        the existing one is returned instead: one name, one run.
+        the existing one is returned instead: one name, one run. The CodeRun records its owner
+        (`OWNER_LABEL`); an id derived from an owner's idempotency key is that owner's.
         """
         name = coderun_name(spec.run_id)
-        body = manifests.coderun(name, self._namespace, spec_from_run(spec))
+        labels = {OWNER_LABEL: owner_label(owner)}
+        body = manifests.coderun(name, self._namespace, spec_from_run(spec), labels=labels)
         for _ in range(2):  # a second try only if the existing one was deleted meanwhile
-            coderun = await self._create(body) or await self._read(spec.run_id)
+            coderun = await self._create(body) or await self._read(spec.run_id, owner)
             if coderun is not None:
                 return run_state(spec.run_id, coderun, self.name)
         raise BackendUnavailable(f"CodeRun {name} exists and vanishes; submit again")
 
-    async def read(self, run_id: str) -> RunState | None:
-        """The run of CodeRun `run-<run_id>`, or None if there is none (never made, expired)."""
-        coderun = await self._read(run_id)
+    async def read(self, run_id: str, owner: str) -> RunState | None:
+        """The run of CodeRun `run-<run_id>`, or None if `owner` has none (never made,
+        expired, another client's, or a synchronous run's, which records no owner)."""
+        coderun = await self._read(run_id, owner)
         return run_state(run_id, coderun, self.name) if coderun is not None else None
 
-    async def cancel(self, run_id: str) -> RunState | None:
+    async def cancel(self, run_id: str, owner: str) -> RunState | None:
         """Mark the CodeRun cancelled and wait, briefly, for the operator to confirm.
 
         Confirmed, the status is "cancelled" (the operator deletes the Pod right after); with no
         operator answering in time it is still "running", and the mark stays in the CodeRun
         for the operator to honour when it comes (it then never starts the run).
         """
-        coderun = await self._mark_cancelled(run_id)
+        coderun = await self._mark_cancelled(run_id, owner)
         deadline = time.monotonic() + CANCEL_CONFIRM_S
         while coderun is not None and phase_of_coderun(coderun) not in FINAL_PHASES:
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(CONFIRM_POLL_S)
-            coderun = await self._read(run_id)
+            coderun = await self._read(run_id, owner)
         return run_state(run_id, coderun, self.name) if coderun is not None else None
 
-    async def _read(self, run_id: str) -> dict[str, Any] | None:
-        """The CodeRun of run `run_id`, or None if there is none."""
+    async def _read(self, run_id: str, owner: str) -> dict[str, Any] | None:
+        """The CodeRun of run `run_id`, or None if there is none that `owner` owns."""
         try:
             found: Any = await self._on_coderuns(
                 self._api().get_namespaced_custom_object, coderun_name(run_id)
@@ -177,9 +191,10 @@ class CodeRunBackend(Backend):
             raise BackendUnavailable(
                 f"cannot read the CodeRun: {error.status} {error.reason}"
             ) from error
-        return dict(found)
+        labels = (found.get("metadata") or {}).get("labels") or {}
+        return dict(found) if labels.get(OWNER_LABEL) == owner_label(owner) else None
 
-    async def _mark_cancelled(self, run_id: str) -> dict[str, Any] | None:
+    async def _mark_cancelled(self, run_id: str, owner: str) -> dict[str, Any] | None:
         """Mark the CodeRun of `run_id` cancelled unless it has ended; return it as it is then.
 
         The mark is conditional on the version just read, so a run that ends meanwhile keeps
@@ -188,7 +203,7 @@ class CodeRunBackend(Backend):
         """
         name = coderun_name(run_id)
         for _ in range(CANCEL_ATTEMPTS):
-            coderun = await self._read(run_id)
+            coderun = await self._read(run_id, owner)
             if (
                 coderun is None
                 or phase_of_coderun(coderun) in FINAL_PHASES

@@ -213,8 +213,11 @@ def sandbox_namespace(name: str) -> dict[str, Any]:
     }
 
 
-def coderun(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """A CodeRun object; `spec` follows the CRD's spec schema (see `coderun_crd`)."""
+def coderun(
+    name: str, namespace: str, spec: dict[str, Any], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A CodeRun object; `spec` follows the CRD's spec schema (see `coderun_crd`); `labels`
+    are added to isobox's own."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": CODERUN_KIND,
@@ -246,6 +249,7 @@ def _stage_status_schema() -> dict[str, Any]:
             "stdout": output,
             "stderr": dict(output),
             "stdoutTruncated": {"type": "boolean"},
+                **(labels or {}),
             "stderrTruncated": {"type": "boolean"},
             "durationMs": {"type": "integer"},
         },

@@ -216,8 +216,8 @@ async def test_idempotency_keys_are_per_client(api, runs_operator):
         )
         assert {alpha.status_code, beta.status_code, alpha_again.status_code} == {202}
         assert alpha.json()["run_id"] == alpha_again.json()["run_id"] != beta.json()["run_id"]
-        for answer in (alpha, beta):
-            ended = await until_ended(client, answer.json()["run_id"], {"X-API-Key": "beta"})
+        for answer, key in ((alpha, "alpha"), (beta, "beta")):
+            ended = await until_ended(client, answer.json()["run_id"], {"X-API-Key": key})
             assert ended["result"]["stdout"] == "mine\n"
 
 

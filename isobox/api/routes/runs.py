@@ -6,7 +6,8 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
-from isobox.api.client_limits import limit_client
+from isobox.api.client_limits import admit_client
+from isobox.api.deps import ClientDep
 from isobox.api.responses import run_response
 from isobox.models import ExecutionRequest
 from isobox.runs import RunStore
@@ -36,32 +37,31 @@ def _found(state: RunState | None) -> RunState:
     "",
     status_code=202,
     response_model=RunResponse,
-    dependencies=[Depends(limit_client)],
     responses={422: {"model": ErrorResponse}, 413: {"model": ErrorResponse}},
 )
 async def submit_run(
     body: ExecutionRequest,
     runs: RunsDep,
     request: Request,
+    client: ClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
 ) -> RunResponse:
     """Start a run and return its id at once; a repeated `Idempotency-Key` returns the
-    first run instead of starting another."""
-    scoped_key = None
-    if idempotency_key:
-        scoped_key = f"{getattr(request.state, 'client_id', '')}:{idempotency_key}"
-    return run_response(await runs.submit(body, scoped_key))
+    first run instead of starting another. The run counts against this client's in-flight
+    limit until it ends, and only this client sees it."""
+    release = admit_client(request)
+    return run_response(await runs.submit(body, client, idempotency_key, on_end=release))
 
 
 @router.get("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
-async def get_run(run_id: str, runs: RunsDep) -> RunResponse:
+async def get_run(run_id: str, runs: RunsDep, client: ClientDep) -> RunResponse:
     """The run's status and, when it has ended, the same result as `POST /execute`."""
-    return run_response(_found(await runs.get(run_id)))
+    return run_response(_found(await runs.get(run_id, client)))
 
 
 @router.delete("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
-async def cancel_run(run_id: str, runs: RunsDep) -> RunResponse:
+async def cancel_run(run_id: str, runs: RunsDep, client: ClientDep) -> RunResponse:
     """Stop the run and remove its sandbox; an ended run is left as it is. In coderun mode the
     answer is "cancelled" once the operator confirms (waited for briefly), else "running"
     with the cancel recorded in the CodeRun."""
-    return run_response(_found(await runs.cancel(run_id)))
+    return run_response(_found(await runs.cancel(run_id, client)))
