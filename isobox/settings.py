@@ -161,10 +161,10 @@ class Settings(BaseSettings):
             raise ValueError("default_memory_mib must not exceed max_memory_mib")
         if self.compile_timeout_s > self.max_compile_timeout_s:
             raise ValueError("compile_timeout_s must not exceed max_compile_timeout_s")
+        if self.max_stored_runs_per_client > self.max_stored_runs:
+            raise ValueError("max_stored_runs_per_client must not exceed max_stored_runs")
         return self
 
 
 def _is_sha256_hex(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
-        if self.max_stored_runs_per_client > self.max_stored_runs:
-            raise ValueError("max_stored_runs_per_client must not exceed max_stored_runs")

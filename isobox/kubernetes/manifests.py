@@ -227,6 +227,7 @@ def coderun(
             "labels": {
                 "app.kubernetes.io/name": "isobox",
                 "app.kubernetes.io/managed-by": "isobox",
+                **(labels or {}),
             },
         },
         "spec": spec,
@@ -249,7 +250,6 @@ def _stage_status_schema() -> dict[str, Any]:
             "stdout": output,
             "stderr": dict(output),
             "stdoutTruncated": {"type": "boolean"},
-                **(labels or {}),
             "stderrTruncated": {"type": "boolean"},
             "durationMs": {"type": "integer"},
         },
