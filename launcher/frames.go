@@ -58,6 +58,9 @@ type Result struct {
 	StdoutTruncated bool    `json:"stdout_truncated"`
 	StderrTruncated bool    `json:"stderr_truncated"`
 	DurationMS      int64   `json:"duration_ms"`
+	// CPUTimeMS and MemoryPeakKiB cover the stage's whole process tree, see docs/design.md.
+	CPUTimeMS     int64 `json:"cpu_time_ms"`
+	MemoryPeakKiB int64 `json:"memory_peak_kib"`
 
 	signum syscall.Signal // set when Signal is set
 }

@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // reaper collects exit statuses on SIGCHLD. As PID 1 it must also reap the
@@ -15,13 +16,15 @@ type reaper struct {
 	mu      sync.Mutex
 	reapAny bool
 	watched map[int]chan exit
+	peakRSS int64 // largest ru_maxrss, in bytes, of unwatched processes reaped since takePeakRSS
 }
 
 // exit is how a watched child ended.
 type exit struct {
 	status syscall.WaitStatus
 	// peakRSS is the largest resident set, in bytes, of the child or of any
-	// descendant it waited for (getrusage's ru_maxrss).
+	// descendant it waited for (getrusage's ru_maxrss). The kernel counts the
+	// launcher's own resident set in it too: see ownPeak.
 	peakRSS int64
 }
 
@@ -56,7 +59,7 @@ func (r *reaper) reap() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.reapAny {
-		for r.waitOne(-1) > 0 {
+		for got, _ := r.waitOne(-1); got > 0; got, _ = r.waitOne(-1) {
 		}
 		return
 	}
@@ -66,7 +69,7 @@ func (r *reaper) reap() {
 }
 
 // waitOne does one non-blocking wait4 and hands the status to its watcher.
-func (r *reaper) waitOne(pid int) int {
+func (r *reaper) waitOne(pid int) (int, error) {
 	var ws syscall.WaitStatus
 	var usage syscall.Rusage
 	for {
@@ -75,12 +78,50 @@ func (r *reaper) waitOne(pid int) int {
 			continue
 		}
 		if err != nil || got <= 0 {
-			return 0
+			return 0, err
 		}
+		rss := usage.Maxrss * 1024 // Maxrss is in KiB
 		if done, ok := r.watched[got]; ok {
-			done <- exit{status: ws, peakRSS: usage.Maxrss * 1024} // Maxrss is in KiB
+			done <- exit{status: ws, peakRSS: rss}
 			delete(r.watched, got)
+		} else if rss > r.peakRSS {
+			r.peakRSS = rss
 		}
-		return got
+		return got, nil
 	}
+}
+
+// settle reaps, as PID 1, until no child is left (they were all just killed)
+// or wait has passed, so that their CPU time is in RUSAGE_CHILDREN. Not PID 1
+// the launcher only has the stage's main process, already reaped.
+func (r *reaper) settle(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for r.reapAny && time.Now().Before(deadline) {
+		r.mu.Lock()
+		got, err := r.waitOne(-1)
+		r.mu.Unlock()
+		if err == syscall.ECHILD {
+			return
+		}
+		if got == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// locked runs f while no child can be reaped.
+func (r *reaper) locked(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
+}
+
+// takePeakRSS returns the largest ru_maxrss of the orphans reaped since the
+// last call, and starts over.
+func (r *reaper) takePeakRSS() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	peak := r.peakRSS
+	r.peakRSS = 0
+	return peak
 }

@@ -47,23 +47,34 @@ func (rn *runner) run(st stage) Result {
 		return rn.startFailed(res, stderr, err)
 	}
 	start := time.Now()
-	oomBefore := readOOMKills()
+	oomBefore, cpuBefore := readOOMKills(), childrenCPU()
+	rn.reaper.takePeakRSS()
 	pid, done, err := rn.reaper.start(func() (int, error) { return rn.fork(st.argv, pipes) })
 	pipes.closeChildEnds()
 	if err != nil {
 		pipes.closeParentEnds()
 		return rn.startFailed(res, stderr, err)
 	}
+	launcherPeak := ownPeak() // after the exec, see ownPeak
 	var copiers sync.WaitGroup
 	copiers.Add(2)
 	go stdout.copyFrom(pipes.outR, &copiers)
 	go stderr.copyFrom(pipes.errR, &copiers)
 	go feed(pipes.inW, st.stdin)
 
-	ended, why := rn.wait(pid, done, st)
+	dog := startWatchdog(pid, st, rn.reaper)
+	ended, why := rn.wait(pid, done, st, dog.over)
 	res.DurationMS = time.Since(start).Milliseconds()
+	sampledPeak := dog.stop()
 	killAll(pid) // the run is over when its main process exits: no leftovers
 	drain(&copiers, pipes.outR, pipes.errR)
+	rn.reaper.settle(drainGrace)
+	res.CPUTimeMS = (childrenCPU() - cpuBefore).Milliseconds()
+	childPeak := ended.peakRSS
+	if childPeak <= launcherPeak {
+		childPeak = 0 // only the launcher's own peak, see ownPeak
+	}
+	res.MemoryPeakKiB = maxInt64(maxInt64(sampledPeak, childPeak), rn.reaper.takePeakRSS()) / 1024
 
 	ws := ended.status
 	res.setStatus(ws)
@@ -71,7 +82,7 @@ func (rn *runner) run(st stage) Result {
 	kernelOOM := why == notKilled && diedOfSIGKILL(ws) && oomBefore >= 0 && readOOMKills() > oomBefore
 	// A stage can outgrow its own limit and end between two samples of the
 	// watchdog; its peak still tells, as a judge's "memory limit exceeded".
-	peakOver := st.memory > 0 && ended.peakRSS > st.memory
+	peakOver := st.memory > 0 && childPeak > st.memory
 	res.OOMKilled = why == killedOverMemory || kernelOOM || peakOver
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
 	return res
@@ -110,25 +121,18 @@ const (
 	killedStop // the launcher itself was asked to stop
 )
 
-// wait waits for the child, killing everything on timeout, past the stage's
-// own memory limit, or when the launcher is asked to stop.
-func (rn *runner) wait(pid int, done <-chan exit, st stage) (exit, killReason) {
+// wait waits for the child, killing everything on timeout, when the watchdog
+// finds it over a limit, or when the launcher is asked to stop.
+func (rn *runner) wait(pid int, done <-chan exit, st stage, over <-chan killReason) (exit, killReason) {
 	timer := time.NewTimer(st.timeout)
 	defer timer.Stop()
-	var overMemory <-chan struct{}
-	if st.memory > 0 {
-		stopWatch := make(chan struct{})
-		defer close(stopWatch)
-		overMemory = memoryWatch(pid, st.memory, stopWatch)
-	}
 	var why killReason
 	select {
 	case ended := <-done:
 		return ended, notKilled
 	case <-timer.C:
 		why = killedTimeout
-	case <-overMemory:
-		why = killedOverMemory
+	case why = <-over:
 	case <-rn.stop:
 		why = killedStop
 	}
@@ -257,4 +261,11 @@ func (s *stdio) closeParentEnds() {
 			f.Close()
 		}
 	}
+}
+
+func maxInt64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
 }
