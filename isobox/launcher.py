@@ -14,13 +14,19 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from isobox.errors import SandboxError
 from isobox.models import RunResult, StageResult
+from isobox.outcome import stage_failed
 from isobox.output import CappedBuffer
 from isobox.sandbox import SANDBOX_ENV, WORKDIR
 from isobox.spec import RunSpec
 
 BUNDLE_ENV_PREFIX = "ISOBOX_BUNDLE_"
 MIB = 1024 * 1024
+# Frames cost base64's third over the raw bytes of each stream, plus their tags and the report;
+# a log longer than this many times both streams' caps is not the launcher's, and is cut.
+LOG_READ_FACTOR = 3
+LOG_READ_SLACK = 65536
 # The kernel caps one environment string at 128 KiB (MAX_ARG_STRLEN); stay well below it.
 BUNDLE_CHUNK_CHARS = 65536
 
@@ -30,10 +36,13 @@ def bundle_document(
     isolation_probes: list[str] | None = None,
     isolation_wait_s: float = 0,
     command: list[str] | None = None,
+    max_processes: int = 0,
 ) -> dict[str, Any]:
     """The launcher's input for `spec`, as JSON-ready data.
 
     `command` replaces the image's run command (the local backend runs the host's tools).
+    `max_processes` > 0 holds the program's uid to that many tasks (RLIMIT_NPROC, set by the
+    launcher on the program only): meant for sandboxes whose uid is theirs alone.
 
     `isolation_probes` are "host:port" addresses (with $VARS from the container environment)
     that must refuse connections before the program may start: the fail-closed check that the
@@ -62,6 +71,7 @@ def bundle_document(
         "env": {**SANDBOX_ENV, **spec.language.env},
         "isolation_probes": isolation_probes or [],
         "isolation_wait_ms": int(isolation_wait_s * 1000),
+        "max_processes": max_processes,
     }
 
 
@@ -78,6 +88,12 @@ def bundle_environment(spec: RunSpec, **options: Any) -> dict[str, str]:
         payload[i : i + BUNDLE_CHUNK_CHARS] for i in range(0, len(payload), BUNDLE_CHUNK_CHARS)
     ]
     return {f"{BUNDLE_ENV_PREFIX}{index}": chunk for index, chunk in enumerate(chunks or [""])}
+
+
+def bundle_line(spec: RunSpec, **options: Any) -> bytes:
+    """The bundle for `spec` as the launcher reads it from its stdin: one base64 line."""
+    document = json.dumps(bundle_document(spec, **options)).encode()
+    return base64.b64encode(document) + b"\n"
 
 
 @dataclass
@@ -103,6 +119,8 @@ class FrameDecoder:
         self._stages = {name: self._new_stage() for name in ("compile", "run")}
         self.garbage_lines = 0
         self.launcher_error: str | None = None
+        self.ready = False
+        """The launcher said `w ready`: isolation checked, waiting for its bundle."""
 
     def _new_stage(self) -> _Stage:
         return _Stage(CappedBuffer(self._limit), CappedBuffer(self._limit))
@@ -132,6 +150,8 @@ class FrameDecoder:
                 stage_name, stream = self._STREAM_TAGS[tag]
                 sink = getattr(self._stages[stage_name], stream)
                 sink.add(base64.b64decode(body, validate=True))
+            elif tag == b"w":
+                self.ready = body == b"ready"
             elif tag == b"x":
                 self.launcher_error = base64.b64decode(body, validate=True).decode(errors="replace")
             elif tag == b"r":
@@ -172,3 +192,62 @@ def _stage_result(stage: _Stage) -> StageResult:
         stderr_truncated=stage.stderr.truncated or bool(report.get("stderr_truncated", False)),
         duration_ms=int(report.get("duration_ms", 0)),
     )
+
+
+def log_read_cap(output_limit: int) -> int:
+    """The most bytes of a sandbox's log worth reading for a run with this output limit."""
+    return output_limit * 2 * LOG_READ_FACTOR + LOG_READ_SLACK
+
+
+@dataclass(frozen=True)
+class SandboxEnd:
+    """What the runtime saw of a sandbox's end, beside the launcher's own report."""
+
+    exit_code: int | None = None
+    """The launcher's exit status as the runtime saw it, if it did."""
+    oom_killed: bool = False
+    """The runtime (container state, the run's cgroup) saw an OOM kill in the sandbox."""
+    deadline_hit: bool = False
+    """The backend or the kubelet killed the sandbox at its backstop deadline."""
+
+
+def sandbox_result(decoder: FrameDecoder, end: SandboxEnd) -> RunResult:
+    """The run's result: the launcher's report, completed with what only the runtime saw.
+
+    The one merge every backend and the operator use. An OOM kill the runtime saw marks the
+    stage that ran last (the compile, if it failed; else the program), even when that stage
+    exited 0: a process of it was killed. A sandbox killed at its deadline timed out. Raises
+    SandboxError when the launcher refused to run, and when it ended without a report the
+    runtime cannot explain: that is never a success.
+    """
+    if decoder.launcher_error:
+        raise SandboxError(f"the sandbox refused to run: {decoder.launcher_error}")
+    result = decoder.result()
+    if end.deadline_hit:
+        return result.model_copy(
+            update={
+                "exit_code": None,
+                "signal": "SIGKILL",
+                "timed_out": True,
+                "oom_killed": end.oom_killed,
+            }
+        )
+    if decoder.has_report():
+        return _marked_oom(result) if end.oom_killed else result
+    if end.oom_killed:
+        # The whole sandbox ran out of memory and the launcher went with it.
+        return result.model_copy(
+            update={"exit_code": None, "signal": "SIGKILL", "oom_killed": True}
+        )
+    raise SandboxError(
+        f"the sandbox's launcher ended without reporting a result (exit status {end.exit_code})"
+    )
+
+
+def _marked_oom(result: RunResult) -> RunResult:
+    compiled = result.compile
+    if compiled is not None and stage_failed(compiled):
+        return result.model_copy(
+            update={"compile": compiled.model_copy(update={"oom_killed": True})}
+        )
+    return result.model_copy(update={"oom_killed": True})

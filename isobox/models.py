@@ -65,3 +65,7 @@ class RunResult(StageResult):
     """The outcome of one execution, as every backend reports it."""
 
     compile: StageResult | None = None
+    runtime: Annotated[
+        str,
+        Field(description="What isolated the program: runc, runsc (gVisor) or bubblewrap."),
+    ] = ""

@@ -112,13 +112,21 @@ class Settings(BaseSettings):
     """Host uid the local backend's sandboxes run as when the service runs as root."""
     local_cgroup_root: str = "isobox"
     """cgroup (v1 hierarchy or v2 subtree) under which the local backend puts each run."""
+    local_allow_unlimited: bool = False
+    """Let the local backend run where it gets no writable cgroups, so with no memory, CPU
+    or cgroup process limit (the launcher's per-run process limit still holds); off, such a
+    host is unready and runs are refused."""
     local_launcher: Path | None = None
-    """The isobox-launch binary that runs compiled languages on the local backend (`make venv`
+    """The isobox-launch binary the local backend runs every program under (`make venv`
     builds it into the virtualenv); unset: looked up beside the Python executable, then on
-    PATH. Without it the local backend offers interpreted languages only."""
+    PATH. Without it the local backend is unready."""
 
     docker_run_timeout_grace_s: Annotated[float, Field(ge=1)] = 10.0
     """How long past a run's timeout the docker backend waits before killing the container."""
+    docker_runtime: str = ""
+    """OCI runtime of sandbox containers as the Docker engine names it (`runsc` for gVisor,
+    registered by `hack/dockerd.sh`); empty: the engine's default. A runtime the engine does
+    not know makes the backend unready: runs are refused, never run under another runtime."""
 
     kubernetes_namespace: str = "isobox-sandbox"
     """Namespace of sandbox pods and CodeRuns."""
@@ -129,6 +137,12 @@ class Settings(BaseSettings):
     run (0 skips the check, for clusters whose network plugin enforces policy synchronously)."""
     kubernetes_start_timeout_s: Annotated[float, Field(gt=0)] = 120.0
     """How long a sandbox pod may take to be scheduled and started."""
+    kubernetes_runtime_class: str = ""
+    """RuntimeClass of sandbox pods (e.g. `gvisor`); empty: the cluster's default runtime."""
+    kubernetes_per_run_uid: bool = True
+    """Run each sandbox pod as a uid of its own (derived from the run id, above 1000000), so the
+    launcher's per-run process limit (RLIMIT_NPROC, counted per uid) contains a fork bomb
+    even where the kubelet sets no podPidsLimit."""
     coderun_retention_s: Annotated[float, Field(ge=0)] = 7 * 24 * 3600.0
     """How long finished CodeRuns are kept (the audit window)."""
     coderun_gc_interval_s: Annotated[float, Field(ge=1)] = 60.0

@@ -1,13 +1,25 @@
-"""The interface every execution backend implements."""
+"""The interface every execution backend implements, and the sandbox lifecycle most share.
+
+A run on a backend that manages its own sandboxes is four steps (docs/design.md, "Sandbox
+lifecycle"): *provision* a sandbox (created, started, isolation checked), *deliver* the
+run's bundle, *collect* the result, *destroy* the sandbox. The cold path is the four in a row;
+a warm pool provisions ahead of time and puts the sandbox aside between the first two.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from typing import Any, Generic, TypeVar
 
 from isobox.languages import Language
 from isobox.models import RunResult
 from isobox.runstate import DurableRuns
 from isobox.spec import RunSpec
+
+S = TypeVar("S")
 
 
 class Backend(ABC):
@@ -18,6 +30,8 @@ class Backend(ABC):
     """
 
     name: str
+    runtime: str = ""
+    """What isolates the program, as results report it: runc, runsc, bubblewrap."""
 
     async def start(self) -> None:
         """Acquire clients and clean up what a previous, killed instance left."""
@@ -47,3 +61,59 @@ class Backend(ABC):
 
     async def close(self) -> None:
         """Stop in-flight runs and release clients."""
+
+
+class SandboxBackend(Backend, Generic[S]):
+    """A backend whose runs are sandboxes it manages itself (local, docker, kubernetes).
+
+    Each sandbox `S` is used for exactly one run and destroyed after it, in every path.
+    """
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """The cold path: provision, deliver, collect, destroy."""
+        sandbox = self.sandbox_for(spec)
+        try:
+            await _to_completion(self.provision(sandbox, spec))
+            await self.deliver(sandbox, spec)
+            return await self.collect(sandbox, spec)
+        finally:
+            # Shielded so that a cancelled run (client gone, shutdown) still removes it.
+            await asyncio.shield(self.destroy(sandbox))
+
+    @abstractmethod
+    def sandbox_for(self, spec: RunSpec) -> S:
+        """The handle of `spec`'s sandbox, named before anything exists (no I/O), so that
+        `destroy` finds whatever a failed or cancelled provision left."""
+
+    @abstractmethod
+    async def provision(self, sandbox: S, spec: RunSpec) -> None:
+        """Create and start `sandbox` shaped for `spec` (image, limits), isolation checked.
+
+        On the cold path the bundle goes in with it (the environment), so `deliver` has
+        nothing left to do.
+        """
+
+    @abstractmethod
+    async def deliver(self, sandbox: S, spec: RunSpec) -> None:
+        """Hand `spec`'s bundle to the launcher waiting in `sandbox` (its stdin)."""
+
+    @abstractmethod
+    async def collect(self, sandbox: S, spec: RunSpec) -> RunResult:
+        """Wait for the run to end (the backend's backstop deadline included) and merge the
+        launcher's report with what the runtime saw (`launcher.sandbox_result`)."""
+
+    @abstractmethod
+    async def destroy(self, sandbox: S) -> None:
+        """Remove the sandbox and all it holds; idempotent, never raises."""
+
+
+async def _to_completion(step: Coroutine[Any, Any, None]) -> None:
+    """Await `step`; if cancelled meanwhile, let it finish first (a sandbox being created
+    must exist before it can be destroyed), then pass the cancellation on."""
+    task = asyncio.ensure_future(step)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise

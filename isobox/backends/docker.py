@@ -2,8 +2,8 @@
 
 The Docker SDK is blocking, so its calls run on a dedicated thread pool sized for the number of
 runs in flight; the event loop never waits on the daemon. The container runs the launcher
-(docs/design.md), which writes the files into a tmpfs work directory, enforces the timeout and
-the output cap, and frames stdout and stderr on its own stdout.
+(docs/design.md), which writes the files into a tmpfs work directory, enforces the limits, and
+frames stdout and stderr on its own stdout. The container's shape is `docker_config`'s.
 """
 
 from __future__ import annotations
@@ -14,35 +14,36 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 from docker.models.containers import Container
 
-from isobox.backends.base import Backend
+from isobox.backends.base import SandboxBackend
+from isobox.backends.docker_config import container_config, container_name
 from isobox.errors import BackendUnavailable, SandboxError
-from isobox.launcher import FrameDecoder, bundle_environment
+from isobox.launcher import FrameDecoder, SandboxEnd, log_read_cap, sandbox_result
 from isobox.models import RunResult
-from isobox.sandbox import (
-    LANGUAGE_LABEL,
-    LAUNCHER_PATH,
-    RUN_ID_LABEL,
-    SANDBOX_UID,
-    TMP_MIB,
-    WORKDIR,
-)
+from isobox.sandbox import RUN_ID_LABEL
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
-# The launcher frames at most ~33% over the raw cap per stream; beyond that the log is not ours.
-LOG_READ_FACTOR = 3
 T = TypeVar("T")
 
 
-class DockerBackend(Backend):
+@dataclass
+class DockerSandbox:
+    """One sandbox container, named before it exists so that destroy always finds it."""
+
+    name: str
+    container: Container | None = None
+
+
+class DockerBackend(SandboxBackend[DockerSandbox]):
     """Runs programs in containers through the Docker socket (`DOCKER_HOST` respected)."""
 
     name = "docker"
@@ -53,6 +54,7 @@ class DockerBackend(Backend):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="isobox-docker")
         self._client: docker.DockerClient | None = None
         self._in_flight: set[str] = set()
+        self.runtime = settings.docker_runtime or "runc"
 
     async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -67,8 +69,12 @@ class DockerBackend(Backend):
     async def start(self) -> None:
         try:
             await self._call(self._remove_stopped_leftovers)
+            info: dict[str, Any] = await self._call(self._docker().info)
         except docker.errors.DockerException as error:
             log.warning("docker backend: cannot clean leftovers: %s", error)
+            return
+        if not self._settings.docker_runtime:
+            self.runtime = str(info.get("DefaultRuntime") or "runc")
 
     def _remove_stopped_leftovers(self) -> None:
         """Remove exited sandboxes a killed previous instance left behind (never running ones)."""
@@ -81,73 +87,39 @@ class DockerBackend(Backend):
 
     async def check(self) -> None:
         try:
-            await self._call(self._docker().ping)
+            info: dict[str, Any] = await self._call(self._docker().info)
         except docker.errors.DockerException as error:
             raise BackendUnavailable(f"Docker engine unreachable: {error}") from error
-
-    async def run(self, spec: RunSpec) -> RunResult:
-        container = await self._create(spec)
-        container_id = str(container.id)
-        self._in_flight.add(container_id)
-        try:
-            await self._call(container.start)
-            return await self._wait_and_collect(container, spec)
-        finally:
-            # Shielded so that a cancelled request (client gone, shutdown) still removes it.
-            await asyncio.shield(self._remove(container))
-            self._in_flight.discard(container_id)
-
-    async def _create(self, spec: RunSpec) -> Container:
-        try:
-            return await self._call(
-                self._docker().containers.create, **self._container_config(spec)
+        wanted = self._settings.docker_runtime
+        runtimes = sorted(info.get("Runtimes") or {})
+        if wanted and wanted not in runtimes:
+            raise BackendUnavailable(
+                f"the Docker engine has no runtime {wanted!r} (ISOBOX_DOCKER_RUNTIME); it has "
+                f"{', '.join(runtimes) or 'none'}: refusing to run sandboxes under another one"
             )
+
+    def sandbox_for(self, spec: RunSpec) -> DockerSandbox:
+        return DockerSandbox(container_name(spec.run_id))
+
+    async def provision(self, sandbox: DockerSandbox, spec: RunSpec) -> None:
+        self._in_flight.add(sandbox.name)
+        config = container_config(spec, self._settings.docker_runtime)
+        try:
+            sandbox.container = await self._call(self._docker().containers.create, **config)
+            await self._call(sandbox.container.start)
         except docker.errors.ImageNotFound as error:
             raise SandboxError(
                 f"image {spec.language.image} is not on the Docker engine (run `make images`)"
             ) from error
-        except (docker.errors.APIError, docker.errors.DockerException) as error:
-            raise BackendUnavailable(f"Docker could not create the sandbox: {error}") from error
+        except docker.errors.DockerException as error:
+            raise BackendUnavailable(f"Docker could not start the sandbox: {error}") from error
 
-    def _container_config(self, spec: RunSpec) -> dict[str, Any]:
-        limits = spec.limits
-        memory = f"{spec.sandbox_memory_mib}m"
-        # A compiled program runs from the work directory, so only then may it hold executables.
-        workdir_exec = ",exec" if spec.compile_command is not None else ""
-        return {
-            "image": spec.language.image,
-            "entrypoint": [LAUNCHER_PATH],
-            "command": [],
-            "environment": bundle_environment(spec),
-            "labels": {RUN_ID_LABEL: spec.run_id, LANGUAGE_LABEL: spec.language.name},
-            "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
-            "working_dir": WORKDIR,
-            "hostname": "isobox",
-            "network_mode": "none",
-            "read_only": True,
-            "tmpfs": {
-                WORKDIR: f"size={limits.scratch_mib}m,uid={SANDBOX_UID},gid={SANDBOX_UID}"
-                + workdir_exec,
-                "/tmp": f"size={TMP_MIB}m,mode=1777",
-            },
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "mem_limit": memory,
-            "memswap_limit": memory,
-            "nano_cpus": int(limits.cpus * 1e9),
-            "pids_limit": limits.pids,
-            "ulimits": [docker.types.Ulimit(name="core", soft=0, hard=0)],
-            "log_config": docker.types.LogConfig(
-                type="json-file", config={"max-size": f"{self._log_cap(spec)}", "max-file": "1"}
-            ),
-            "stdin_open": False,
-            "detach": True,
-        }
+    async def deliver(self, sandbox: DockerSandbox, spec: RunSpec) -> None:
+        """Nothing to do: a cold container carries its bundle in its environment."""
 
-    def _log_cap(self, spec: RunSpec) -> int:
-        return spec.limits.output_bytes * 2 * LOG_READ_FACTOR + 65536
-
-    async def _wait_and_collect(self, container: Container, spec: RunSpec) -> RunResult:
+    async def collect(self, sandbox: DockerSandbox, spec: RunSpec) -> RunResult:
+        container = sandbox.container
+        assert container is not None, "provision sets the container or raises"
         # The launcher enforces the timeout itself; this is the backstop if the launcher cannot.
         compile_s = spec.limits.compile_timeout_s if spec.compile_command is not None else 0
         deadline = spec.limits.timeout_s + compile_s + self._settings.docker_run_timeout_grace_s
@@ -159,56 +131,38 @@ class DockerBackend(Backend):
             with contextlib.suppress(docker.errors.APIError):
                 await self._call(container.kill)
         decoder = FrameDecoder(spec.limits.output_bytes)
-        await self._call(self._read_logs, container, decoder, self._log_cap(spec))
-        if decoder.launcher_error:
-            raise SandboxError(f"the sandbox refused to run: {decoder.launcher_error}")
+        await self._call(_read_logs, container, decoder, log_read_cap(spec.limits.output_bytes))
         await self._call(container.reload)
-        return _merge_container_state(decoder, container.attrs.get("State", {}), backstop_fired)
+        state = container.attrs.get("State", {})
+        end = SandboxEnd(
+            exit_code=state.get("ExitCode"),
+            oom_killed=bool(state.get("OOMKilled")),
+            deadline_hit=backstop_fired,
+        )
+        return sandbox_result(decoder, end).model_copy(update={"runtime": self.runtime})
 
-    @staticmethod
-    def _read_logs(container: Container, decoder: FrameDecoder, cap: int) -> None:
-        read = 0
-        for chunk in container.logs(stdout=True, stderr=False, stream=True, follow=False):
-            decoder.feed(chunk)
-            read += len(chunk)
-            if read > cap:
-                break
-
-    async def _remove(self, container: Container) -> None:
+    async def destroy(self, sandbox: DockerSandbox) -> None:
         try:
-            await self._call(container.remove, force=True)
+            await self._call(self._docker().api.remove_container, sandbox.name, force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.DockerException as error:
-            log.error("docker backend: could not remove container %s: %s", container.id, error)
+            log.error("docker backend: could not remove container %s: %s", sandbox.name, error)
+        finally:
+            self._in_flight.discard(sandbox.name)
 
     async def close(self) -> None:
-        for container_id in list(self._in_flight):
-            with contextlib.suppress(docker.errors.DockerException):
-                await self._call(self._docker().api.remove_container, container_id, force=True)
+        for name in list(self._in_flight):
+            await self.destroy(DockerSandbox(name))
         if self._client is not None:
             self._client.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _merge_container_state(
-    decoder: FrameDecoder, state: dict[str, Any], backstop_fired: bool
-) -> RunResult:
-    """The launcher's report, completed from the container state where the launcher died."""
-    result = decoder.result()
-    if decoder.has_report() and not backstop_fired:
-        if state.get("OOMKilled") and not result.oom_killed:
-            result = result.model_copy(update={"oom_killed": True})
-        return result
-    # No report: the launcher itself was killed (OOM of the whole container, or the backstop).
-    exit_code = state.get("ExitCode")
-    return result.model_copy(
-        update={
-            "exit_code": None
-            if backstop_fired or exit_code is None or exit_code > 128
-            else exit_code,
-            "signal": "SIGKILL" if backstop_fired or (exit_code or 0) > 128 else None,
-            "timed_out": backstop_fired,
-            "oom_killed": bool(state.get("OOMKilled")),
-        }
-    )
+def _read_logs(container: Container, decoder: FrameDecoder, cap: int) -> None:
+    read = 0
+    for chunk in container.logs(stdout=True, stderr=False, stream=True, follow=False):
+        decoder.feed(chunk)
+        read += len(chunk)
+        if read > cap:
+            break

@@ -1,15 +1,11 @@
 """The embedded default backend: a bubblewrap namespace sandbox on this host.
 
-It needs neither Docker nor a cluster, so `isobox serve` works on a fresh machine. Each run gets
-new user, PID, IPC, UTS, cgroup and network namespaces (only loopback, so no network), a
-read-only view of /usr, a size-limited tmpfs work directory filled from memory (no host temp
-dir), a private /tmp, a clean environment, and cgroup limits where the host allows them. When
-the service runs as root, the sandbox runs as an unprivileged host uid besides.
-
-Interpreted languages run directly as the sandbox's PID 1. A language with a compile step runs
-under `isobox-launch`, the launcher of the runtime images, bound into the sandbox: it gives the
-compile and run stages their own time and memory limits and reports them apart, exactly as on
-the docker and Kubernetes backends.
+It needs neither Docker nor a cluster, so `isobox serve` works on a fresh machine. Every run
+is the launcher of the runtime images (`isobox-launch`) as PID 1 of a fresh bubblewrap sandbox
+(`bwrap.py` gives its shape), in a cgroup of its own for memory, processes and CPU; when the
+service runs as root the sandbox also runs as an unprivileged host uid. The launcher reads
+its bundle from a pipe, gives each stage its limits, reaps every process, runs the program
+under isobox's seccomp filter, and reports exactly as it does in a container or a Pod.
 """
 
 from __future__ import annotations
@@ -22,18 +18,18 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from isobox.backends.base import Backend
+from isobox.backends.base import SandboxBackend
+from isobox.backends.bwrap import BwrapSandbox, bwrap_argv, host_paths, tool_dirs
 from isobox.backends.cgroups import CgroupManager, RunCgroup
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.languages import Language
-from isobox.launcher import FrameDecoder, bundle_environment
-from isobox.models import RunResult, StageResult
-from isobox.outcome import SIGNAL_EXIT_BASE, signal_name
+from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, sandbox_result
+from isobox.models import RunResult
 from isobox.output import CappedBuffer
-from isobox.sandbox import SANDBOX_ENV, SANDBOX_UID, TMP_MIB, WORKDIR
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -44,34 +40,33 @@ SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 JOIN_CGROUPS_SCRIPT = (
     'for f do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
 )
-
 READ_CHUNK = 65536
 LAUNCHER_NAME = "isobox-launch"
-LAUNCHER_IN_SANDBOX = "/.isobox/launch"
 # The launcher applies the stage limits itself; this backstop only covers a launcher that cannot.
 LAUNCHER_GRACE_S = 5.0
 LAUNCHER_STDERR_BYTES = 4096
-# Host paths every interpreter needs, bound read-only when present (Debian's JDK keeps its
-# security and logging configuration under /etc).
-SYSTEM_BINDS = (
-    "/usr",
-    "/etc/alternatives",
-    "/etc/ld.so.cache",
-    "/etc/localtime",
-    "/etc/java-17-openjdk",
-)
-MERGED_USR_LINKS = (
-    ("usr/bin", "/bin"),
-    ("usr/sbin", "/sbin"),
-    ("usr/lib", "/lib"),
-    ("usr/lib64", "/lib64"),
-)
 
 
-class LocalBackend(Backend):
-    """Runs programs with the host's interpreters inside bubblewrap."""
+@dataclass(eq=False)
+class LocalSandbox:
+    """One bubblewrap process tree, its cgroup, and what it printed so far."""
+
+    run_id: str
+    decoder: FrameDecoder
+    process: asyncio.subprocess.Process | None = None
+    cgroup: RunCgroup | None = None
+    io_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    launcher_stderr: CappedBuffer = field(
+        default_factory=lambda: CappedBuffer(LAUNCHER_STDERR_BYTES)
+    )
+    started: float = 0.0
+
+
+class LocalBackend(SandboxBackend[LocalSandbox]):
+    """Runs programs with the host's interpreters and compilers inside bubblewrap."""
 
     name = "local"
+    runtime = "bubblewrap"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -80,6 +75,7 @@ class LocalBackend(Backend):
         self._host_uid = settings.local_sandbox_uid if os.geteuid() == 0 else None
         self._setpriv = shutil.which("setpriv", path=SEARCH_PATH)
         self._launcher = _find_launcher(settings.local_launcher)
+        self._in_flight: set[LocalSandbox] = set()
 
     async def start(self) -> None:
         # Inherited by every sandbox: no core dumps, which a host core_pattern could mishandle.
@@ -88,197 +84,121 @@ class LocalBackend(Backend):
             raise BackendUnavailable("running as root needs setpriv (util-linux) to drop the uid")
         if self._cgroups.available:
             self._cgroups.remove_leftovers()
-        else:
-            log.warning("local backend: cgroups not writable; memory, pids and CPU unlimited")
+        elif self._settings.local_allow_unlimited:
+            log.warning("local backend: cgroups not writable; memory and CPU are unlimited")
 
     async def check(self) -> None:
+        self._tools()
+        if not self._cgroups.available and not self._settings.local_allow_unlimited:
+            raise BackendUnavailable(
+                "this host gives isobox no writable cgroups, so memory, process and CPU limits "
+                "cannot hold; run as root or with a delegated cgroup v2 subtree, or set "
+                "ISOBOX_LOCAL_ALLOW_UNLIMITED=true to run without them"
+            )
+
+    def _tools(self) -> tuple[str, Path]:
+        """bwrap and the launcher, or why the backend cannot run."""
         if self._bwrap is None:
             raise BackendUnavailable("bubblewrap (bwrap) is not installed on this host")
+        if self._launcher is None:
+            raise BackendUnavailable(
+                f"{LAUNCHER_NAME} not found (beside Python, on PATH, or ISOBOX_LOCAL_LAUNCHER); "
+                "`make launcher` builds it"
+            )
+        return self._bwrap, self._launcher
 
     def supports(self, language: Language) -> bool:
         command = language.local_command([])
         if command is None or not _on_host(command[0]):
             return False
         compile_command = language.compile_command()
-        return compile_command is None or (
-            self._launcher is not None and _on_host(compile_command[0])
-        )
+        return compile_command is None or _on_host(compile_command[0])
 
     @property
     def enforces_resource_limits(self) -> bool:
         return self._cgroups.available
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    def sandbox_for(self, spec: RunSpec) -> LocalSandbox:
+        return LocalSandbox(spec.run_id, FrameDecoder(spec.limits.output_bytes))
+
+    async def provision(self, sandbox: LocalSandbox, spec: RunSpec) -> None:
         await self.check()
-        command = spec.language.local_command(list(spec.args))
-        if not command or not self.supports(spec.language):
+        if not self.supports(spec.language):
             raise SandboxError(f"{spec.language.name} is not installed on this host")
-        cgroup = (
-            self._cgroups.acquire(spec.limits, spec.sandbox_memory_mib)
-            if self._cgroups.available
-            else None
+        bwrap, launcher = self._tools()
+        tool = (spec.compile_command or spec.language.local_command([]) or [""])[0]
+        shape = BwrapSandbox(
+            bwrap=bwrap,
+            launcher=str(launcher),
+            scratch_mib=spec.limits.scratch_mib,
+            tool_dirs=tool_dirs(shutil.which(tool, path=SEARCH_PATH) or ""),
         )
-        try:
-            if spec.compile_command is not None:
-                return await self._run_launched(spec, command, cgroup)
-            with _memory_files(spec) as file_fds:
-                interpreter = shutil.which(command[0], path=SEARCH_PATH) or command[0]
-                mounts = [
-                    arg
-                    for path, fd in file_fds.items()
-                    for arg in ("--file", str(fd), f"{WORKDIR}/{path}")
-                ]
-                argv = self._bwrap_argv(
-                    spec, [interpreter, *command[1:]], mounts, SANDBOX_ENV, interpreter
-                )
-                return await self._execute(spec, argv, file_fds, cgroup)
-        finally:
-            if cgroup is not None:
-                await self._cgroups.release(cgroup)
-
-    async def _run_launched(
-        self, spec: RunSpec, command: list[str], cgroup: RunCgroup | None
-    ) -> RunResult:
-        """Compile and run under the launcher, which writes the files and reports both stages."""
-        assert self._launcher is not None
-        mounts = ["--ro-bind", str(self._launcher), LAUNCHER_IN_SANDBOX]
-        env = bundle_environment(spec, command=command)
-        compiler = shutil.which((spec.compile_command or command)[0], path=SEARCH_PATH)
-        argv = self._bwrap_argv(spec, [LAUNCHER_IN_SANDBOX], mounts, env, compiler or "")
-        started = time.monotonic()
-        decoder = FrameDecoder(spec.limits.output_bytes)
-        launcher_stderr = CappedBuffer(LAUNCHER_STDERR_BYTES)
-        limit_s = spec.limits.compile_timeout_s + spec.limits.timeout_s + LAUNCHER_GRACE_S
-        process, backstop_fired = await self._supervise(
-            argv, (), b"", decoder.feed, launcher_stderr.add, limit_s, cgroup
-        )
-        if decoder.launcher_error:
-            raise SandboxError(f"the sandbox refused to run: {decoder.launcher_error}")
-        if not decoder.has_report() and not backstop_fired and process.returncode != 0:
-            log.error("isobox-launch failed: %s", launcher_stderr.text())
-        result = _with_kernel_verdicts(decoder.result(), backstop_fired, cgroup)
-        if result.duration_ms == 0 and backstop_fired:
-            result = result.model_copy(
-                update={"duration_ms": int((time.monotonic() - started) * 1000)}
-            )
-        return result
-
-    def _bwrap_argv(
-        self,
-        spec: RunSpec,
-        command: list[str],
-        mounts: list[str],
-        env: dict[str, str],
-        tool: str,
-    ) -> list[str]:
-        """bwrap's arguments: the sandbox, then `mounts` into it, `env`, and `command`.
-
-        `tool` is the host program the run needs, whose install prefix is bound in too when it
-        lives outside /usr.
-        """
-        assert self._bwrap is not None
-        argv = [
-            self._bwrap,
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            # The program is PID 1 itself: no extra bwrap init to outlive its parent as a
-            # zombie, and when the program exits the kernel kills everything it left running.
-            "--as-pid-1",
-            "--uid",
-            str(SANDBOX_UID),
-            "--gid",
-            str(SANDBOX_UID),
-            "--hostname",
-            "isobox",
-        ]
-        for path in (*SYSTEM_BINDS, *_interpreter_prefix(tool)):
-            if Path(path).exists():
-                argv += ["--ro-bind", path, path]
-        for target, link in MERGED_USR_LINKS:
-            argv += ["--symlink", target, link]
-        argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--size",
-            str(TMP_MIB * 1024 * 1024),
-            "--tmpfs",
-            "/tmp",
-            "--size",
-            str(spec.limits.scratch_mib * 1024 * 1024),
-            "--tmpfs",
-            WORKDIR,
-        ]
-        argv += [*mounts, "--clearenv"]
-        for key, value in env.items():
-            argv += ["--setenv", key, value]
-        # Remounting / read-only last keeps /workspace and /tmp (separate mounts) writable.
-        return [*argv, "--remount-ro", "/", "--chdir", WORKDIR, "--", *command]
-
-    async def _execute(
-        self, spec: RunSpec, argv: list[str], file_fds: dict[str, int], cgroup: RunCgroup | None
-    ) -> RunResult:
-        started = time.monotonic()
-        stdout = CappedBuffer(spec.limits.output_bytes)
-        stderr = CappedBuffer(spec.limits.output_bytes)
-        process, timed_out = await self._supervise(
-            argv,
-            tuple(file_fds.values()),
-            spec.stdin,
-            stdout.add,
-            stderr.add,
-            spec.limits.timeout_s,
-            cgroup,
-        )
-        return _result(process.returncode, stdout, stderr, timed_out, cgroup, started)
-
-    async def _supervise(
-        self,
-        argv: list[str],
-        pass_fds: tuple[int, ...],
-        stdin: bytes,
-        on_stdout: Callable[[bytes], None],
-        on_stderr: Callable[[bytes], None],
-        limit_s: float,
-        cgroup: RunCgroup | None,
-    ) -> tuple[asyncio.subprocess.Process, bool]:
-        """Run bwrap to the end or for `limit_s`, then kill what is left; True if it timed out."""
-        process = await asyncio.create_subprocess_exec(
-            *self._launch_prefix(cgroup),
+        argv = bwrap_argv(shape, host_paths(shape))
+        self._in_flight.add(sandbox)
+        if self._cgroups.available:
+            sandbox.cgroup = self._cgroups.acquire(spec.limits, spec.sandbox_memory_mib)
+        sandbox.started = time.monotonic()
+        sandbox.process = await asyncio.create_subprocess_exec(
+            *self._launch_prefix(sandbox.cgroup),
             *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            pass_fds=pass_fds,
             # bwrap's own pid-1 process keeps this environment, readable in /proc/1/environ.
             env={"PATH": SEARCH_PATH},
             start_new_session=True,
         )
-        io_tasks = [
-            asyncio.create_task(_feed(process.stdin, stdin)),
-            asyncio.create_task(_drain(process.stdout, on_stdout)),
-            asyncio.create_task(_drain(process.stderr, on_stderr)),
+        sandbox.io_tasks = [
+            asyncio.create_task(_drain(sandbox.process.stdout, sandbox.decoder.feed)),
+            asyncio.create_task(_drain(sandbox.process.stderr, sandbox.launcher_stderr.add)),
         ]
-        timed_out = False
+
+    async def deliver(self, sandbox: LocalSandbox, spec: RunSpec) -> None:
+        assert sandbox.process is not None, "provision started it"
+        command = spec.language.local_command(list(spec.args))
+        # The sandbox's own uid namespace makes RLIMIT_NPROC count this run's tasks only.
+        line = bundle_line(spec, command=command, max_processes=spec.limits.pids)
+        await _feed(sandbox.process.stdin, line)
+
+    async def collect(self, sandbox: LocalSandbox, spec: RunSpec) -> RunResult:
+        process = sandbox.process
+        assert process is not None, "provision started it"
+        limit_s = spec.limits.timeout_s + LAUNCHER_GRACE_S
+        if spec.compile_command is not None:
+            limit_s += spec.limits.compile_timeout_s
+        backstop_fired = False
         try:
-            try:
-                await asyncio.wait_for(process.wait(), limit_s)
-            except TimeoutError:
-                timed_out = True
-            # Our sandbox also dies with its bwrap parent; killing both is belt and braces.
-            _kill(process, cgroup)
-            await process.wait()
-            await asyncio.wait(io_tasks, timeout=1.0)
+            await asyncio.wait_for(process.wait(), limit_s)
+        except TimeoutError:
+            backstop_fired = True
+        _kill(process, sandbox.cgroup)
+        await process.wait()
+        await asyncio.wait(sandbox.io_tasks, timeout=1.0)
+        oom = sandbox.cgroup is not None and sandbox.cgroup.oom_kills() > 0
+        end = SandboxEnd(exit_code=process.returncode, oom_killed=oom, deadline_hit=backstop_fired)
+        if not sandbox.decoder.has_report() and not backstop_fired and not oom:
+            log.error("isobox-launch failed: %s", sandbox.launcher_stderr.text())
+        result = sandbox_result(sandbox.decoder, end)
+        if result.duration_ms == 0:
+            elapsed_ms = int((time.monotonic() - sandbox.started) * 1000)
+            result = result.model_copy(update={"duration_ms": elapsed_ms})
+        return result.model_copy(update={"runtime": self.runtime})
+
+    async def destroy(self, sandbox: LocalSandbox) -> None:
+        try:
+            if sandbox.process is not None:
+                _kill(sandbox.process, sandbox.cgroup)
+                for task in sandbox.io_tasks:
+                    task.cancel()
+                await asyncio.gather(*sandbox.io_tasks, return_exceptions=True)
+                if sandbox.process.returncode is None:
+                    await sandbox.process.wait()
+            if sandbox.cgroup is not None:
+                await self._cgroups.release(sandbox.cgroup)
+        except Exception as error:  # noqa: BLE001 - destroy never raises; logged for the operator
+            log.error("local backend: cleaning up run %s failed: %s", sandbox.run_id, error)
         finally:
-            _kill(process, cgroup)
-            for task in io_tasks:
-                task.cancel()
-            await asyncio.gather(*io_tasks, return_exceptions=True)
-            if process.returncode is None:
-                await process.wait()
-        return process, timed_out
+            self._in_flight.discard(sandbox)
 
     def _launch_prefix(self, cgroup: RunCgroup | None) -> list[str]:
         """Commands that exec into bwrap after joining the run's cgroups and dropping root.
@@ -296,25 +216,10 @@ class LocalBackend(Backend):
         return prefix
 
     async def close(self) -> None:
-        """Every run cleans up after itself; what remains is this instance's cgroup pool."""
+        """Runs cancelled by the shutdown may not have cleaned up yet; then the cgroup pool."""
+        await asyncio.gather(*(self.destroy(sandbox) for sandbox in list(self._in_flight)))
         if self._cgroups.available:
             await asyncio.to_thread(self._cgroups.close)
-
-
-@contextlib.contextmanager
-def _memory_files(spec: RunSpec) -> Iterator[dict[str, int]]:
-    """Each work file as a sealed in-memory file descriptor for `bwrap --file`."""
-    fds: dict[str, int] = {}
-    try:
-        for item in spec.files:
-            fd = os.memfd_create(f"isobox-{Path(item.path).name}", os.MFD_CLOEXEC)
-            fds[item.path] = fd
-            os.write(fd, item.content)
-            os.lseek(fd, 0, os.SEEK_SET)
-        yield fds
-    finally:
-        for fd in fds.values():
-            os.close(fd)
 
 
 def _find_launcher(configured: Path | None) -> Path | None:
@@ -330,40 +235,6 @@ def _find_launcher(configured: Path | None) -> Path | None:
 def _on_host(program: str) -> bool:
     """Whether the host provides `program`; paths such as ./main are made by a compile step."""
     return "/" in program or shutil.which(program, path=SEARCH_PATH) is not None
-
-
-def _with_kernel_verdicts(
-    result: RunResult, backstop_fired: bool, cgroup: RunCgroup | None
-) -> RunResult:
-    """The launcher's report, completed with what only the host sees: an OOM kill of the
-    cgroup (the launcher cannot read it inside bwrap) and the backstop timeout."""
-    if backstop_fired and result.exit_code is None and not result.timed_out:
-        result = result.model_copy(update={"timed_out": True, "signal": "SIGKILL"})
-    if cgroup is None or cgroup.oom_kills() == 0:
-        return result
-    compile_stage = result.compile
-    if compile_stage is not None and _failed(compile_stage):
-        if not compile_stage.oom_killed and compile_stage.signal == "SIGKILL":
-            oom = compile_stage.model_copy(update={"oom_killed": True})
-            return result.model_copy(update={"compile": oom})
-        return result
-    if result.signal == "SIGKILL" and not result.timed_out:
-        return result.model_copy(update={"oom_killed": True})
-    return result
-
-
-def _failed(stage: StageResult) -> bool:
-    return stage.exit_code != 0 or stage.signal is not None or stage.timed_out
-
-
-def _interpreter_prefix(interpreter: str) -> list[str]:
-    """The install prefix of an interpreter that lives outside /usr (pyenv, /opt)."""
-    if not Path(interpreter).is_absolute():
-        return []
-    real = Path(interpreter).resolve()
-    if real.is_relative_to("/usr"):
-        return []
-    return [str(real.parent.parent)]
 
 
 async def _feed(stream: asyncio.StreamWriter | None, data: bytes) -> None:
@@ -391,30 +262,3 @@ def _kill(process: asyncio.subprocess.Process, cgroup: RunCgroup | None) -> None
             process.kill()
     if cgroup is not None:
         cgroup.kill_all()
-
-
-def _result(
-    returncode: int | None,
-    stdout: CappedBuffer,
-    stderr: CappedBuffer,
-    timed_out: bool,
-    cgroup: RunCgroup | None,
-    started: float,
-) -> RunResult:
-    exit_code, signal = returncode, None
-    if timed_out:
-        exit_code, signal = None, "SIGKILL"
-    elif returncode is not None and returncode > SIGNAL_EXIT_BASE:
-        exit_code, signal = None, signal_name(returncode - SIGNAL_EXIT_BASE)
-    oom_killed = cgroup is not None and cgroup.oom_kills() > 0 and not timed_out
-    return RunResult(
-        stdout=stdout.text(),
-        stderr=stderr.text(),
-        exit_code=exit_code,
-        signal=signal,
-        timed_out=timed_out,
-        oom_killed=oom_killed,
-        stdout_truncated=stdout.truncated,
-        stderr_truncated=stderr.truncated,
-        duration_ms=int((time.monotonic() - started) * 1000),
-    )

@@ -90,8 +90,13 @@ def _stage_status(stage: StageResult) -> dict[str, Any]:
     }
 
 
-def status_from_result(result: RunResult) -> dict[str, Any]:
-    status = {"phase": str(phase_of(result)), "finishedAt": now(), **_stage_status(result)}
+def status_from_result(result: RunResult, finished_at: str | None = None) -> dict[str, Any]:
+    status = {
+        "phase": str(phase_of(result)),
+        "finishedAt": finished_at or now(),
+        **_stage_status(result),
+        "runtime": result.runtime,
+    }
     if result.compile is not None:
         status["compile"] = _stage_status(result.compile)
     return status
@@ -116,6 +121,7 @@ def result_from_status(status: dict[str, Any]) -> RunResult:
     return RunResult(
         **_stage_from_status(status).model_dump(),
         compile=_stage_from_status(compiled) if compiled else None,
+        runtime=str(status.get("runtime") or ""),
     )
 
 

@@ -7,6 +7,7 @@ Functions return plain dicts, ready for the API client or `yaml.safe_dump`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -32,6 +33,8 @@ NETWORK_POLICY_NAME = "isobox-sandbox-deny-all"
 # normally stops the program first and still reports its output.
 DEADLINE_GRACE_S = 15
 CPU_REQUEST_CAP = 0.25
+PER_RUN_UID_BASE = 1_000_000
+PER_RUN_UID_SPAN = 1_000_000_000
 NODE_IP_ENV = "NODE_IP"
 # Addresses every pod can reach unless its deny-all policy is in force: the API server
 # (through its Service) and the node's kubelet. The launcher waits until both refuse.
@@ -60,20 +63,28 @@ def sandbox_pod(
     image_pull_policy: str = "IfNotPresent",
     extra_labels: dict[str, str] | None = None,
     isolation_wait_s: float = 30,
+    runtime_class: str = "",
+    per_run_uid: bool = False,
 ) -> dict[str, Any]:
     """The one-shot Pod that runs `spec` under the restricted security shape.
 
     With `isolation_wait_s` > 0 the program starts only once the network is seen closed
-    (NetworkPolicy enforcement is asynchronous); 0 turns that check off.
+    (NetworkPolicy enforcement is asynchronous); 0 turns that check off. `runtime_class`
+    names a RuntimeClass (gVisor). With `per_run_uid` the pod runs as a uid of its own and
+    the launcher holds that uid to the run's process limit (RLIMIT_NPROC counts per uid, so
+    on a shared uid it would count every sandbox on the node): a fork bomb is contained even
+    where the kubelet has no podPidsLimit.
     """
+    limits = spec.limits
+    uid = run_uid(spec.run_id) if per_run_uid else SANDBOX_UID
     bundle = bundle_environment(
         spec,
         isolation_probes=ISOLATION_PROBES if isolation_wait_s > 0 else [],
         isolation_wait_s=isolation_wait_s,
+        max_processes=limits.pids if per_run_uid else 0,
     )
-    limits = spec.limits
     memory = f"{spec.sandbox_memory_mib}Mi"
-    return {
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
@@ -100,9 +111,9 @@ def sandbox_pod(
             "dnsConfig": {"nameservers": ["127.0.0.1"]},
             "securityContext": {
                 "runAsNonRoot": True,
-                "runAsUser": SANDBOX_UID,
-                "runAsGroup": SANDBOX_UID,
-                "fsGroup": SANDBOX_UID,
+                "runAsUser": uid,
+                "runAsGroup": uid,
+                "fsGroup": uid,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "containers": [
@@ -135,8 +146,8 @@ def sandbox_pod(
                         "privileged": False,
                         "readOnlyRootFilesystem": True,
                         "runAsNonRoot": True,
-                        "runAsUser": SANDBOX_UID,
-                        "runAsGroup": SANDBOX_UID,
+                        "runAsUser": uid,
+                        "runAsGroup": uid,
                         "capabilities": {"drop": ["ALL"]},
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
@@ -153,6 +164,17 @@ def sandbox_pod(
             ],
         },
     }
+    if runtime_class:
+        pod["spec"]["runtimeClassName"] = runtime_class
+    return pod
+
+
+def run_uid(run_id: str) -> int:
+    """The uid a run's pod runs as: derived from its id, far above any host or image user
+    (two of 64 concurrent runs share one with a chance of about 2 in a million, and then only share
+    a process limit)."""
+    digest = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16)
+    return PER_RUN_UID_BASE + digest % PER_RUN_UID_SPAN
 
 
 def active_deadline_seconds(spec: RunSpec, isolation_wait_s: float = 0) -> int:
@@ -280,6 +302,11 @@ def coderun_crd() -> dict[str, Any]:
             "message": {"type": "string", "maxLength": 64 * kib},
             "runId": {"type": "string", "maxLength": 63},
             "podName": {"type": "string", "maxLength": 253},
+            "podUid": {"type": "string", "maxLength": 64},
+            "runtime": {"type": "string", "maxLength": 64},
+            # The record holds less output than the run produced (the status has a size
+            # budget in JSON bytes; see isobox/kubernetes/reconcile.py).
+            "recordTruncated": {"type": "boolean"},
             "startedAt": {"type": "string", "format": "date-time", "maxLength": 64},
             "finishedAt": {"type": "string", "format": "date-time", "maxLength": 64},
             "compile": _stage_status_schema(),

@@ -25,10 +25,9 @@ from isobox.kubernetes.coderun import (
     age_seconds,
     now,
     request_from_spec,
-    status_from_result,
 )
 from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
-from isobox.kubernetes.pod_status import is_running_or_done, pod_outcome, run_result
+from isobox.kubernetes.reconcile import after_create_conflict, error_status, next_status
 from isobox.languages import LanguageRegistry
 from isobox.launcher import FrameDecoder
 from isobox.outcome import FINAL_PHASES, Phase
@@ -48,9 +47,24 @@ class Reconciler:
     custom: client.CustomObjectsApi
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, CODERUN_PLURAL, name, {"status": status}
-        )
+        """Write `status`; if the API server refuses it (too large, invalid), the run still
+        ends, as Error with the reason, within this call."""
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, CODERUN_PLURAL, name, {"status": status}
+            )
+        except ApiException as error:
+            if error.status not in {400, 413, 422} or status.get("phase") == Phase.ERROR:
+                raise
+            log.error("CodeRun %s: status refused (%s %s)", name, error.status, error.reason)
+            fallback = error_status(
+                "StatusRefused",
+                f"the API server refused the run's record: {error.status} {error.reason}",
+                now(),
+            )
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, CODERUN_PLURAL, name, {"status": fallback}
+            )
 
     def read_coderun(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -63,11 +77,28 @@ class Reconciler:
             raise
         return dict(found)
 
-    def delete_pod(self, namespace: str, name: str) -> None:
+    def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+            found: Any = self.core.read_namespaced_pod(name, namespace)
         except ApiException as error:
-            if error.status != 404:
+            if error.status == 404:
+                return None
+            raise
+        return dict(self.core.api_client.sanitize_for_serialization(found))
+
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete the pod; with `uid`, only if it is still that pod (never another CodeRun's
+        pod that took the name)."""
+        preconditions = client.V1Preconditions(uid=uid) if uid else None
+        try:
+            self.core.delete_namespaced_pod(
+                name,
+                namespace,
+                grace_period_seconds=0,
+                body=client.V1DeleteOptions(preconditions=preconditions),
+            )
+        except ApiException as error:
+            if error.status not in {404, 409}:  # 409: the precondition failed, not ours
                 raise
 
     def coderun_settings(self) -> Settings:
@@ -105,6 +136,8 @@ class Reconciler:
             image_pull_policy=self.settings.kubernetes_image_pull_policy,
             extra_labels={manifests.CODERUN_LABEL: name},
             isolation_wait_s=self.settings.kubernetes_isolation_wait_s,
+            runtime_class=self.settings.kubernetes_runtime_class,
+            per_run_uid=self.settings.kubernetes_per_run_uid,
         )
         kopf.append_owner_reference(pod, owner=body)
         if not status.get("phase"):
@@ -112,56 +145,39 @@ class Reconciler:
             self.patch_status(
                 namespace, name, {"phase": Phase.PENDING, "runId": run_id, "podName": pod_name}
             )
+        pod_name = pod["metadata"]["name"]
         try:
-            self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
+            created: Any = self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
         except ApiException as error:
-            if error.status != 409:  # 409: created before a restart; the pod events carry on
+            if error.status != 409:
                 raise kopf.TemporaryError(
                     f"cannot create the pod: {error.reason}", delay=5
                 ) from error
-        logger.info("sandbox pod %s for run %s", pod["metadata"]["name"], run_id)
+            coderun = {"metadata": dict(body.metadata)}
+            decision = after_create_conflict(coderun, self.read_pod(namespace, pod_name), now())
+            if decision.status is not None:
+                self.patch_status(namespace, name, decision.status)
+            return
+        self.patch_status(namespace, name, {"podUid": created.metadata.uid})
+        logger.info("sandbox pod %s for run %s", pod_name, run_id)
 
     def observe_pod(self, event_type: str, pod: dict[str, Any], logger: kopf.Logger) -> None:
         metadata = pod["metadata"]
         namespace, pod_name = metadata["namespace"], metadata["name"]
         coderun_name = metadata["labels"][manifests.CODERUN_LABEL]
         coderun = self.read_coderun(namespace, coderun_name)
-        phase = ((coderun or {}).get("status") or {}).get("phase")
-        if coderun is None or phase in FINAL_PHASES:
-            if event_type != "DELETED":
-                self.delete_pod(namespace, pod_name)
-            return
-        outcome = pod_outcome(event_type, pod)
-        if outcome is None:
-            if phase == Phase.PENDING and is_running_or_done(pod):
-                self.patch_status(
-                    namespace, coderun_name, {"phase": Phase.RUNNING, "startedAt": now()}
-                )
-            return
-        if outcome.kind == "finished":
+        decision = next_status(coderun, event_type, pod, None, now())
+        if decision.read_log:
             limit = self.coderun_settings().output_limit_bytes
             decoder = FrameDecoder(limit)
             read_sandbox_log(self.core, namespace, pod_name, decoder, limit)
-            if decoder.launcher_error:
-                status = {
-                    "phase": Phase.ERROR,
-                    "reason": "SandboxRefused",
-                    "message": decoder.launcher_error,
-                    "finishedAt": now(),
-                }
-            else:
-                status = status_from_result(run_result(decoder, pod))
-        else:
-            status = {
-                "phase": Phase.ERROR,
-                "reason": outcome.reason,
-                "message": outcome.message,
-                "finishedAt": now(),
-            }
-        self.patch_status(namespace, coderun_name, status)
-        logger.info("run %s finished: %s", coderun_name, status["phase"])
-        if event_type != "DELETED":
-            self.delete_pod(namespace, pod_name)
+            decision = next_status(coderun, event_type, pod, decoder, now())
+        if decision.status is not None:
+            self.patch_status(namespace, coderun_name, decision.status)
+            if decision.status["phase"] in FINAL_PHASES:
+                logger.info("run %s finished: %s", coderun_name, decision.status["phase"])
+        if decision.delete_pod:
+            self.delete_pod(namespace, pod_name, metadata.get("uid"))
 
     def cancel(self, body: kopf.Body) -> None:
         status = dict(body.status)
@@ -169,8 +185,8 @@ class Reconciler:
             return
         namespace, name = body.metadata.namespace or "", body.metadata.name
         self.patch_status(namespace, name, {"phase": Phase.CANCELLED, "finishedAt": now()})
-        if status.get("podName"):
-            self.delete_pod(namespace, status["podName"])
+        if status.get("podName") and status.get("podUid"):
+            self.delete_pod(namespace, status["podName"], status["podUid"])
 
     def expire_finished(self, namespace: str) -> int:
         """Delete this namespace's CodeRuns finished longer ago than the retention time."""

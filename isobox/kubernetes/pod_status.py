@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from isobox.kubernetes.manifests import CONTAINER_NAME
-from isobox.launcher import FrameDecoder
-from isobox.models import RunResult
+from isobox.launcher import SandboxEnd
 
 # Waiting reasons after which a pod will never start on its own.
 FATAL_WAITING_REASONS = frozenset(
@@ -24,7 +23,6 @@ FATAL_WAITING_REASONS = frozenset(
         "RunContainerError",
     }
 )
-SIGNAL_EXIT_BASE = 128
 
 
 @dataclass(frozen=True)
@@ -61,21 +59,11 @@ def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def run_result(decoder: FrameDecoder, pod: dict[str, Any]) -> RunResult:
-    """The launcher's report, completed from the pod status where the launcher was killed."""
-    result = decoder.result()
+def pod_end(pod: dict[str, Any]) -> SandboxEnd:
+    """What the kubelet saw of the sandbox container's end."""
     terminated = (_container_status(pod).get("state") or {}).get("terminated") or {}
-    deadline = (pod.get("status") or {}).get("reason") == "DeadlineExceeded"
-    oom = terminated.get("reason") == "OOMKilled"
-    if decoder.has_report() and not deadline:
-        return result.model_copy(update={"oom_killed": True}) if oom else result
-    exit_code = terminated.get("exitCode")
-    signalled = deadline or (exit_code is not None and exit_code > SIGNAL_EXIT_BASE)
-    return result.model_copy(
-        update={
-            "exit_code": None if signalled else exit_code,
-            "signal": "SIGKILL" if signalled else None,
-            "timed_out": deadline,
-            "oom_killed": oom,
-        }
+    return SandboxEnd(
+        exit_code=terminated.get("exitCode"),
+        oom_killed=terminated.get("reason") == "OOMKilled",
+        deadline_hit=(pod.get("status") or {}).get("reason") == "DeadlineExceeded",
     )

@@ -74,7 +74,7 @@ def test_operator_rights_are_namespaced_except_what_kopf_reads() -> None:
     assert _rules(role) == {
         ("isobox.dev", "coderuns"): {"get", "list", "watch", "patch", "update", "delete"},
         ("isobox.dev", "coderuns/status"): {"get", "list", "watch", "patch", "update", "delete"},
-        ("", "pods"): {"create", "get", "list", "watch", "delete", "patch"},
+        ("", "pods"): {"create", "get", "list", "watch", "delete"},
         ("", "pods/log"): {"get"},
         ("", "events"): {"create"},
     }

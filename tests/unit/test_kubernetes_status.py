@@ -1,6 +1,5 @@
 """Pure Kubernetes logic: when a pod is done, what it reported, and CodeRun round trips."""
 
-import base64
 import json
 
 from isobox.kubernetes.coderun import (
@@ -9,9 +8,9 @@ from isobox.kubernetes.coderun import (
     spec_from_run,
     status_from_result,
 )
-from isobox.kubernetes.pod_status import pod_outcome, run_result
+from isobox.kubernetes.pod_status import pod_end, pod_outcome
 from isobox.languages import LanguageRegistry
-from isobox.launcher import FrameDecoder
+from isobox.launcher import SandboxEnd
 from isobox.models import ExecutionRequest, RunResult, SourceFile
 from isobox.outcome import phase_of
 from isobox.policy import build_run_spec
@@ -30,12 +29,6 @@ def pod(phase="Running", reason=None, waiting=None, terminated=None):
     return {"metadata": {"name": "p"}, "status": status}
 
 
-def decoder_with(*lines: bytes) -> FrameDecoder:
-    decoder = FrameDecoder(1024)
-    decoder.feed(b"".join(lines))
-    return decoder
-
-
 def test_running_pods_are_not_done_and_terminal_ones_are():
     assert pod_outcome("MODIFIED", pod("Pending")) is None
     assert pod_outcome("MODIFIED", pod("Running")) is None
@@ -50,28 +43,12 @@ def test_a_pod_that_can_never_start_is_reported_at_once():
     assert pod_outcome("MODIFIED", pod("Pending", waiting="ContainerCreating")) is None
 
 
-def test_the_launcher_report_wins_and_oom_is_added_from_the_status():
-    report = b'r {"stage":"run","exit_code":null,"signal":"SIGKILL","oom_killed":false}\n'
-    out = b"o " + base64.b64encode(b"hi") + b"\n"
-    result = run_result(
-        decoder_with(out, report),
-        pod("Failed", terminated={"reason": "OOMKilled", "exitCode": 137}),
-    )
-    assert (result.stdout, result.signal, result.oom_killed) == ("hi", "SIGKILL", True)
-
-
-def test_without_a_report_the_deadline_means_timed_out():
-    result = run_result(decoder_with(), pod("Failed", reason="DeadlineExceeded"))
-    assert result.timed_out
-    assert result.signal == "SIGKILL"
-    assert result.exit_code is None
-
-
-def test_without_a_report_the_container_exit_code_is_used():
-    result = run_result(
-        decoder_with(), pod("Failed", terminated={"reason": "Error", "exitCode": 3})
-    )
-    assert (result.exit_code, result.signal) == (3, None)
+def test_the_pod_end_reads_oom_deadline_and_exit_code_from_the_status():
+    oom = pod_end(pod("Failed", terminated={"reason": "OOMKilled", "exitCode": 137}))
+    assert oom == SandboxEnd(exit_code=137, oom_killed=True)
+    assert pod_end(pod("Failed", reason="DeadlineExceeded")).deadline_hit
+    plain = pod_end(pod("Failed", terminated={"reason": "Error", "exitCode": 3}))
+    assert plain == SandboxEnd(exit_code=3)
 
 
 def test_coderun_spec_records_the_run_and_converts_back_to_the_same_request():
