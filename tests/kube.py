@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from isobox.kubernetes import manifests
+from tests.helpers.environment import clean_environment
+from tests.helpers.processes import stop_process
+from tests.helpers.wait import wait_until
+
+__all__ = ["wait_until"]  # kube.wait_until: the one wait helper, for cluster tests
 
 
 def api_client() -> client.ApiClient:
@@ -107,7 +110,7 @@ def operator_process(
     namespace: str, log_path: Path, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`isobox operator` as a real process watching `namespace`."""
-    environment = {**os.environ, "ISOBOX_KUBERNETES_NAMESPACE": namespace, **env}
+    environment = clean_environment(ISOBOX_KUBERNETES_NAMESPACE=namespace, **env)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "isobox", "operator"], env=environment, stdout=log, stderr=log
@@ -115,21 +118,7 @@ def operator_process(
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        stop_process(process)
 
 
 def kubectl(*args: str) -> str:

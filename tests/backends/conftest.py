@@ -17,25 +17,8 @@ import pytest
 from isobox.settings import Settings
 from tests.helpers import leaks
 from tests.helpers.app import api_client
+from tests.helpers.backends import BACKENDS, SANDBOX_NAMESPACE, backend_settings
 from tests.helpers.wait import wait_until
-
-SANDBOX_NAMESPACE = "isobox-test-sandbox"
-BACKENDS = [
-    pytest.param("local", marks=pytest.mark.local, id="local"),
-    pytest.param("docker", marks=pytest.mark.docker, id="docker"),
-    pytest.param("kubernetes", marks=pytest.mark.cluster, id="kubernetes"),
-    pytest.param("coderun", marks=pytest.mark.cluster, id="coderun"),
-]
-
-
-def backend_settings(name: str) -> Settings:
-    return Settings(
-        backend=name,  # type: ignore[arg-type]
-        max_timeout_s=30,
-        max_concurrent_runs=32,
-        kubernetes_namespace=SANDBOX_NAMESPACE,
-        kubernetes_image_pull_policy="Never",
-    )
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from isobox.ids import run_id_for_key
 from isobox.kubernetes import manifests
 from isobox.settings import Settings
 from tests import kube
-from tests.backends.conftest import backend_settings
 from tests.helpers.app import api_client
+from tests.helpers.backends import backend_settings
 
 pytestmark = pytest.mark.cluster
 

@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from tests.backends.conftest import SANDBOX_NAMESPACE
 from tests.helpers import leaks
+from tests.helpers.backends import SANDBOX_NAMESPACE
 from tests.helpers.processes import stop_process
 from tests.helpers.server import isobox_server
 from tests.helpers.wait import wait_until

@@ -13,8 +13,8 @@ from kubernetes.client.exceptions import ApiException
 
 from isobox.kubernetes import manifests
 from tests import kube
-from tests.backends.conftest import SANDBOX_NAMESPACE, backend_settings
 from tests.helpers.app import api_client
+from tests.helpers.backends import SANDBOX_NAMESPACE, backend_settings
 from tests.helpers.server import free_port
 
 pytestmark = pytest.mark.cluster

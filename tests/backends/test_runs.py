@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from tests.backends.conftest import BACKENDS, backend_settings
 from tests.helpers import leaks
 from tests.helpers.app import api_client
+from tests.helpers.backends import BACKENDS, backend_settings
 from tests.helpers.wait import wait_until
 
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-pytestmark = pytest.mark.cluster
+from tests.helpers.wait import wait_until
 
 TEST_IMAGE = os.environ.get("ISOBOX_TEST_IMAGE", "localhost/isobox/busybox:test")
 INGRESS_URL = os.environ.get("ISOBOX_INGRESS_URL", "http://127.0.0.1:8081").rstrip("/")
@@ -98,17 +96,6 @@ def _ns_gone(core: client.CoreV1Api, ns: str) -> bool:
             return True
         raise
     return False
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def pod_manifest(

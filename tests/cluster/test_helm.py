@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from .conftest import TEST_IMAGE, NamespaceFactory, wait_until
+from tests.helpers.wait import wait_until
+
+from .conftest import TEST_IMAGE, NamespaceFactory
 
 pytestmark = pytest.mark.cluster
 

@@ -14,7 +14,9 @@ import uuid
 import pytest
 from kubernetes import client
 
-from .conftest import INGRESS_URL, NamespaceFactory, pod_manifest, wait_pod_ready, wait_until
+from tests.helpers.wait import wait_until
+
+from .conftest import INGRESS_URL, NamespaceFactory, pod_manifest, wait_pod_ready
 
 pytestmark = pytest.mark.cluster
 

@@ -9,12 +9,16 @@ from isobox.policy import build_run_spec, checked_relative_path
 from isobox.settings import Settings
 
 REGISTRY = LanguageRegistry.load()
-SETTINGS = Settings(max_code_bytes=2048, max_timeout_s=30, max_memory_mib=512, max_files=2)
+
+
+def policy_settings() -> Settings:
+    """Built in each test, under its clean environment (never at import)."""
+    return Settings(max_code_bytes=2048, max_timeout_s=30, max_memory_mib=512, max_files=2)
 
 
 def spec_for(**fields):
     request = ExecutionRequest(**{"language": "python", "code": "print(1)", **fields})
-    return build_run_spec(request, REGISTRY, SETTINGS)
+    return build_run_spec(request, REGISTRY, policy_settings())
 
 
 def refusal(**fields) -> PolicyError:
@@ -25,8 +29,8 @@ def refusal(**fields) -> PolicyError:
 
 def test_defaults_come_from_settings():
     spec = spec_for()
-    assert spec.limits.timeout_s == SETTINGS.default_timeout_s
-    assert spec.limits.memory_mib == SETTINGS.default_memory_mib
+    assert spec.limits.timeout_s == policy_settings().default_timeout_s
+    assert spec.limits.memory_mib == policy_settings().default_memory_mib
     assert spec.files[0].path == "main.py"
     assert spec.run_command == ["python3", "main.py"]
 
@@ -114,8 +118,8 @@ def test_a_compile_step_gets_its_own_limits():
 
 def test_compile_defaults_come_from_settings_and_stay_within_the_memory_maximum():
     spec = spec_for(language="c")
-    assert spec.limits.compile_timeout_s == SETTINGS.compile_timeout_s
-    assert spec.limits.compile_memory_mib == min(SETTINGS.compile_memory_mib, 512)
+    assert spec.limits.compile_timeout_s == policy_settings().compile_timeout_s
+    assert spec.limits.compile_memory_mib == min(policy_settings().compile_memory_mib, 512)
     small = build_run_spec(
         ExecutionRequest(language="c", code="int main(void){}"),
         REGISTRY,

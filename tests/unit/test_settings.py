@@ -28,3 +28,21 @@ def test_port_and_log_level_use_the_plain_variable_names(monkeypatch):
 def test_unsafe_or_inconsistent_values_are_refused(fields):
     with pytest.raises(ValidationError):
         Settings(**fields)
+
+
+def test_the_harness_variables_tests_keep_are_no_settings():
+    """tests/helpers/environment.py keeps a few ISOBOX_* knobs of the test harness; none of them
+    may be a setting, or a developer's shell could change what a test sees."""
+    from tests.helpers.environment import HARNESS_VARIABLES, clean_environment, is_setting
+
+    settings_variables = {f"ISOBOX_{name.upper()}" for name in Settings.model_fields}
+    assert HARNESS_VARIABLES.isdisjoint(settings_variables)
+    assert [is_setting(name) for name in ("ISOBOX_BACKEND", "PORT", "LOG_LEVEL")] == [True] * 3
+    kept = clean_environment(ISOBOX_HELM="/x/helm", ISOBOX_MAX_TIMEOUT_S="1")
+    assert (kept["ISOBOX_HELM"], kept["ISOBOX_MAX_TIMEOUT_S"]) == ("/x/helm", "1")
+
+
+def test_no_test_inherits_a_setting_from_the_shell():
+    from tests.helpers.environment import inherited_settings
+
+    assert inherited_settings() == []

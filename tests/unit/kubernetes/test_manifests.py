@@ -3,31 +3,44 @@
 import base64
 import json
 
+import pytest
+
 from isobox.kubernetes import manifests
 from isobox.languages import LanguageRegistry
 from isobox.models import ExecutionRequest
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
 
-SPEC = build_run_spec(
-    ExecutionRequest(language="python", code="print(1)", timeout=7, memory=128),
-    LanguageRegistry.load(),
-    Settings(),
-)
-POD = manifests.sandbox_pod(SPEC, "sandbox", image_pull_policy="Never")
-CONTAINER = POD["spec"]["containers"][0]
+
+@pytest.fixture
+def run_spec():
+    return build_run_spec(
+        ExecutionRequest(language="python", code="print(1)", timeout=7, memory=128),
+        LanguageRegistry.load(),
+        Settings(),
+    )
 
 
-def test_pod_runs_once_with_a_deadline_from_the_timeout():
-    spec = POD["spec"]
+@pytest.fixture
+def pod(run_spec):
+    return manifests.sandbox_pod(run_spec, "sandbox", image_pull_policy="Never")
+
+
+@pytest.fixture
+def container(pod):
+    return pod["spec"]["containers"][0]
+
+
+def test_pod_runs_once_with_a_deadline_from_the_timeout(run_spec, pod, container):
+    spec = pod["spec"]
     assert spec["restartPolicy"] == "Never"
     assert spec["activeDeadlineSeconds"] == 7 + 30 + manifests.DEADLINE_GRACE_S
-    assert CONTAINER["imagePullPolicy"] == "Never"
-    assert CONTAINER["image"] == SPEC.language.image
+    assert container["imagePullPolicy"] == "Never"
+    assert container["image"] == run_spec.language.image
 
 
-def test_pod_has_no_token_no_service_links_no_host_namespaces_no_dns():
-    spec = POD["spec"]
+def test_pod_has_no_token_no_service_links_no_host_namespaces_no_dns(pod):
+    spec = pod["spec"]
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
     assert not (spec["hostNetwork"])
@@ -37,9 +50,9 @@ def test_pod_has_no_token_no_service_links_no_host_namespaces_no_dns():
     assert spec["dnsConfig"]["nameservers"] == ["127.0.0.1"]
 
 
-def test_pod_meets_restricted_and_more():
-    pod_context = POD["spec"]["securityContext"]
-    context = CONTAINER["securityContext"]
+def test_pod_meets_restricted_and_more(pod, container):
+    pod_context = pod["spec"]["securityContext"]
+    context = container["securityContext"]
     assert pod_context["runAsNonRoot"]
     assert pod_context["runAsUser"] == 10001
     assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -49,23 +62,23 @@ def test_pod_meets_restricted_and_more():
     assert context["capabilities"] == {"drop": ["ALL"]}
 
 
-def test_writable_paths_are_small_memory_backed_volumes():
-    volumes = {v["name"]: v["emptyDir"] for v in POD["spec"]["volumes"]}
+def test_writable_paths_are_small_memory_backed_volumes(pod, container):
+    volumes = {v["name"]: v["emptyDir"] for v in pod["spec"]["volumes"]}
     assert volumes["workspace"] == {"medium": "Memory", "sizeLimit": "64Mi"}
-    mounts = {m["mountPath"] for m in CONTAINER["volumeMounts"]}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert mounts == {"/workspace", "/tmp"}
 
 
-def test_resources_follow_the_limits():
-    resources = CONTAINER["resources"]
+def test_resources_follow_the_limits(container):
+    resources = container["resources"]
     assert resources["limits"]["memory"] == resources["requests"]["memory"] == "128Mi"
     assert resources["limits"]["cpu"] == "1000m"
     assert "ephemeral-storage" in resources["limits"]
 
 
-def test_labels_identify_the_run_and_match_the_deny_all_policy():
-    labels = POD["metadata"]["labels"]
-    assert labels["isobox.dev/run-id"] == SPEC.run_id
+def test_labels_identify_the_run_and_match_the_deny_all_policy(run_spec, pod):
+    labels = pod["metadata"]["labels"]
+    assert labels["isobox.dev/run-id"] == run_spec.run_id
     assert labels["isobox.dev/language"] == "python"
     policy = manifests.deny_all_network_policy("sandbox")
     selector = policy["spec"]["podSelector"]["matchLabels"]
@@ -75,13 +88,13 @@ def test_labels_identify_the_run_and_match_the_deny_all_policy():
     assert policy["spec"]["egress"] == []
 
 
-def test_the_code_travels_in_the_launcher_bundle():
+def test_the_code_travels_in_the_launcher_bundle(container):
     env = {
-        e["name"]: e["value"] for e in CONTAINER["env"] if e["name"].startswith("ISOBOX_BUNDLE_")
+        e["name"]: e["value"] for e in container["env"] if e["name"].startswith("ISOBOX_BUNDLE_")
     }
     document = json.loads(base64.b64decode("".join(env[k] for k in sorted(env))))
     assert base64.b64decode(document["files"][0]["content_b64"]) == b"print(1)"
-    assert CONTAINER["command"] == ["/usr/local/bin/isobox-launch"]
+    assert container["command"] == ["/usr/local/bin/isobox-launch"]
 
 
 def test_namespace_enforces_restricted():
@@ -98,13 +111,13 @@ def test_crd_has_status_subresource_printer_columns_and_short_name():
     assert "crun" in crd["spec"]["names"]["shortNames"]
 
 
-def test_the_program_waits_for_the_network_policy_to_be_enforced():
-    env = {e["name"]: e for e in CONTAINER["env"]}
+def test_the_program_waits_for_the_network_policy_to_be_enforced(run_spec, container):
+    env = {e["name"]: e for e in container["env"]}
     assert env["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
     parts = [e["value"] for name, e in sorted(env.items()) if name.startswith("ISOBOX_BUNDLE_")]
     document = json.loads(base64.b64decode("".join(parts)))
     assert "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT" in document["isolation_probes"]
     assert document["isolation_wait_ms"] == 30000
-    unchecked = manifests.sandbox_pod(SPEC, "s", isolation_wait_s=0)["spec"]["containers"][0]
+    unchecked = manifests.sandbox_pod(run_spec, "s", isolation_wait_s=0)["spec"]["containers"][0]
     parts = [e["value"] for e in unchecked["env"] if e["name"].startswith("ISOBOX_BUNDLE_")]
     assert json.loads(base64.b64decode("".join(parts)))["isolation_probes"] == []
