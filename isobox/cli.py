@@ -53,12 +53,16 @@ def serve(host: str | None, port: int | None, backend: str | None) -> None:
     try:
         app = create_app(settings)
         # The asyncio loop, not uvloop: uvloop's subprocess spawning was ~9 ms slower per run.
+        # h11, not httptools: only h11 bounds the request line and headers it buffers.
         uvicorn.run(
             app,
             host=settings.host,
             port=settings.port,
             log_config=None,
             loop="asyncio",
+            http="h11",
+            limit_concurrency=settings.max_connections,
+            h11_max_incomplete_event_size=settings.max_header_bytes,
             timeout_graceful_shutdown=settings.shutdown_grace_s,
         )
     except ConfigError as error:

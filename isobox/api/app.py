@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from isobox import __version__
-from isobox.api.auth import require_api_key
+from isobox.api.auth import DOCUMENT_API_KEY, ApiKeyCheck
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.client_limits import ClientLimits
 from isobox.api.errors import install_error_handlers
@@ -45,11 +45,12 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.state.api_key_digests = settings.api_key_digests()
     app.state.client_limits = ClientLimits.from_settings(settings)
     app.include_router(health.router)
-    for module in (execute, runs, languages, metrics):
-        app.include_router(module.router, dependencies=[Depends(require_api_key)])
-    app.include_router(piston.router)  # its own key check: Piston clients send bare keys
+    for module in (execute, runs, languages, metrics, piston):
+        app.include_router(module.router, dependencies=DOCUMENT_API_KEY)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a request without a valid key is refused before anything,
+    # its body included, is read.
+    app.add_middleware(ApiKeyCheck, digests=settings.api_key_digests())
     return app

@@ -1,27 +1,45 @@
-"""API keys: off by default; when configured, every endpoint but the health checks needs one.
+"""API keys: off by default; when configured, every endpoint but the health checks and the
+API's own documentation needs one.
 
-Keys are never stored, only their SHA-256 digests (`isobox hash-key` prints one). A missing and
-a wrong key get the same 401, so the answer never hints which it was.
+The check is ASGI middleware, in front of everything else: a request without a valid key is
+answered 401 before a byte of its body is read, so a client with no key cannot make the server
+buffer and parse bodies (FastAPI parses the body before any dependency runs). Keys are never
+stored, only their SHA-256 digests (`isobox hash-key` prints one). A missing and a wrong key get
+the same 401, so the answer never hints which it was. A valid key's digest becomes the request's
+client id (`request.state.client_id`), which per-client limits and run ownership count by.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends
+from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from isobox.api.errors import error_response
+
+# Answered without a key: probes and the API's description (which holds no data).
+OPEN_PATHS = frozenset(
+    {"/health", "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+# Piston clients send the key bare, `Authorization: KEY`; only there is that read as a key.
+PISTON_PREFIX = "/api/v2/"
+UNAUTHORIZED = "a valid API key is required"
+
+# Declared on the routes for the OpenAPI description ("Authorize" in /docs); the middleware
+# does the checking.
 _bearer = HTTPBearer(auto_error=False, description="An isobox API key as a bearer token.")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An isobox API key.")
+DOCUMENT_API_KEY = [Depends(_bearer), Depends(_header)]
 
 
 def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _accepted(key: str | None, digests: frozenset[str]) -> bool:
+def accepted(key: str | None, digests: frozenset[str]) -> bool:
     if not key:
         return False
     offered = key_digest(key)
@@ -30,20 +48,38 @@ def _accepted(key: str | None, digests: frozenset[str]) -> bool:
     return any(matches)
 
 
-async def require_api_key(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> None:
-    digests: frozenset[str] = request.app.state.api_key_digests
-    if not digests:
-        return
-    key = bearer.credentials if bearer is not None else header
-    if not _accepted(key, digests):
-        raise HTTPException(
-            status_code=401,
-            detail="a valid API key is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    assert key is not None
-    request.state.client_id = key_digest(key)  # per-client limits count by key
+def offered_key(headers: dict[bytes, bytes], bare_allowed: bool) -> str | None:
+    """The key a request presents: `Authorization: Bearer KEY` (or, where `bare_allowed`,
+    `Authorization: KEY`), else `X-API-Key: KEY`."""
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    scheme, _, rest = authorization.partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return rest.strip()
+    if bare_allowed and authorization:
+        return authorization
+    return headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+
+
+class ApiKeyCheck:
+    """Refuses requests without a valid key (but to OPEN_PATHS) before the app sees them, and
+    records a valid key's digest as the client id."""
+
+    def __init__(self, app: ASGIApp, digests: frozenset[str]) -> None:
+        self.app = app
+        self.digests = digests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.digests:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        key = offered_key(dict(scope["headers"]), bare_allowed=path.startswith(PISTON_PREFIX))
+        if accepted(key, self.digests):
+            assert key is not None
+            scope.setdefault("state", {})["client_id"] = key_digest(key)
+        elif path not in OPEN_PATHS:
+            response = error_response(401, "unauthorized", UNAUTHORIZED)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

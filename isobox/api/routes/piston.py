@@ -3,19 +3,18 @@
 The translation lives in `isobox.api.piston`; runs go through the same `ExecutionService`
 (policy, slots, metrics) and the same API keys and per-client limits as `POST /execute`.
 Refusals answer Piston's way, 400 `{"message": ...}`; the shared dependencies (401, 429) and
-service failures (503) keep isobox's body, which carries a `message` too.
+service failures (503) keep isobox's body, which carries a `message` too. The API key check
+(`isobox.api.auth`) also takes the bare `Authorization: KEY` Piston clients send.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials
 
 from isobox.api import piston
-from isobox.api.auth import require_api_key
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
 from isobox.api.routes.execute import CLIENT_CLOSED_REQUEST, ClientGone, unless_client_leaves
@@ -32,21 +31,7 @@ PISTON_EXAMPLE = {
 }
 
 
-async def require_piston_api_key(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """isobox's API key check, also taking the bare `Authorization: KEY` Piston clients send."""
-    scheme, _, rest = (authorization or "").partition(" ")
-    key = rest.strip() if scheme.lower() == "bearer" else (authorization or "").strip()
-    bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=key) if key else None
-    await require_api_key(request, bearer, x_api_key)
-
-
-router = APIRouter(
-    prefix="/api/v2", tags=["piston"], dependencies=[Depends(require_piston_api_key)]
-)
+router = APIRouter(prefix="/api/v2", tags=["piston"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": piston.PistonMessage, "description": "Piston would refuse it too."},
     413: {"model": piston.PistonMessage, "description": "Code, files, stdin or body too large."},
