@@ -34,13 +34,18 @@ $(VENV)/bin/isobox-launch: $(wildcard launcher/*.go) launcher/go.mod
 	    -o ../$(VENV)/bin/isobox-launch . ; \
 	else echo "go not found: the local backend will offer interpreted languages only"; fi
 
+# ruff, mypy, then the import contracts of pyproject.toml (layers, a client without server code,
+# no import cycles).
 lint: venv
 	$(VENV)/bin/ruff check isobox tests bench
 	$(VENV)/bin/ruff format --check isobox
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
+# What needs nothing but Python: unit tests and the API layer on a fake backend (no bubblewrap,
+# Docker, cluster, helm or Go). Every backend's real behaviour is tests/backends.
 unit: venv
-	$(PYTHON) -m pytest -q tests/unit tests/api
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/unit tests/api
 
 bench: venv
 	$(PYTHON) bench/latency.py
