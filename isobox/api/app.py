@@ -12,6 +12,7 @@ from isobox.api.auth import DOCUMENT_API_KEY, ApiKeyCheck
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.client_limits import ClientLimits
 from isobox.api.errors import install_error_handlers
+from isobox.api.readiness import Readiness
 from isobox.api.routes import execute, health, languages, metrics, piston, runs
 from isobox.backends.base import Backend
 from isobox.backends.factory import create_backend
@@ -32,6 +33,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         await chosen.start()
         app.state.service = ExecutionService(settings, registry, chosen, Metrics())
         app.state.runs = create_run_store(app.state.service)
+        app.state.readiness = Readiness(chosen, settings.readyz_cache_s)
         try:
             yield
         finally:
