@@ -9,7 +9,7 @@ from isobox.settings import Settings
 
 def test_auto_refuses_to_start_when_the_configured_engine_does_not_answer(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nobody-listens.sock")
-    with pytest.raises(ConfigError, match="configured .* does not answer"):
+    with pytest.raises(ConfigError, match=r"configured .* does not answer"):
         factory.create_backend(Settings(backend="auto"))
 
 
