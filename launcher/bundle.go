@@ -38,6 +38,13 @@ type Bundle struct {
 	// environment) that must refuse a TCP connection before anything runs.
 	IsolationProbes []string `json:"isolation_probes"`
 	IsolationWaitMS int64    `json:"isolation_wait_ms"`
+	// CPUTimeMS limits the run stage's whole process tree (0: no limit).
+	CPUTimeMS int64 `json:"cpu_time_ms"`
+	// MaxProcesses is the program's RLIMIT_NPROC (0: none); it counts every
+	// task of the uid, so it is meant for a sandbox whose uid is its own.
+	MaxProcesses int64 `json:"max_processes"`
+	// Seccomp applies the launcher's seccomp filter to both stages; absent is true.
+	Seccomp *bool `json:"seccomp"`
 }
 
 // File is one file to create under Workdir.
@@ -51,6 +58,7 @@ type Compile struct {
 	Command     []string `json:"command"`
 	TimeoutMS   int64    `json:"timeout_ms"`
 	MemoryBytes int64    `json:"memory_bytes"`
+	CPUTimeMS   int64    `json:"cpu_time_ms"`
 }
 
 // takePrivateEnv returns every ISOBOX_* variable and removes them all from
@@ -119,7 +127,24 @@ func (b *Bundle) normalize() error {
 	if _, err := b.stdin(); err != nil {
 		return err
 	}
+	if err := b.checkLimits(); err != nil {
+		return err
+	}
 	return checkEnv(b.Env)
+}
+
+// checkLimits refuses negative limits rather than guess what they mean.
+func (b *Bundle) checkLimits() error {
+	limits := map[string]int64{"cpu_time_ms": b.CPUTimeMS, "max_processes": b.MaxProcesses}
+	if b.Compile != nil {
+		limits["compile.cpu_time_ms"] = b.Compile.CPUTimeMS
+	}
+	for name, v := range limits {
+		if v < 0 || v > maxTimeoutMS {
+			return fmt.Errorf("%s %d is out of range", name, v)
+		}
+	}
+	return nil
 }
 
 // clampTimeout replaces a missing (<= 0) timeout by def and caps huge ones.

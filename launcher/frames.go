@@ -61,6 +61,8 @@ type Result struct {
 	// CPUTimeMS and MemoryPeakKiB cover the stage's whole process tree, see docs/design.md.
 	CPUTimeMS     int64 `json:"cpu_time_ms"`
 	MemoryPeakKiB int64 `json:"memory_peak_kib"`
+	// CPUTimeExceeded: the stage went past its CPU time limit.
+	CPUTimeExceeded bool `json:"cpu_time_exceeded"`
 
 	signum syscall.Signal // set when Signal is set
 }

@@ -189,7 +189,7 @@ func TestResultFieldOrder(t *testing.T) {
 	}
 	want := `^r \{"stage":"run","exit_code":0,"signal":null,"timed_out":false,"oom_killed":false,` +
 		`"stdout_truncated":false,"stderr_truncated":false,"duration_ms":\d+,` +
-		`"cpu_time_ms":\d+,"memory_peak_kib":\d+\}\n$`
+		`"cpu_time_ms":\d+,"memory_peak_kib":\d+,"cpu_time_exceeded":false\}\n$`
 	if !regexpMatch(want, string(out)) {
 		t.Errorf("result line %q does not match %s", out, want)
 	}

@@ -17,6 +17,9 @@ import (
 const exitLauncherError = 125
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == preExecArg {
+		os.Exit(preExec(os.Args[2:]))
+	}
 	os.Exit(launch())
 }
 
@@ -44,14 +47,19 @@ func launch() int {
 		reaper:  newReaper(asInit),
 		stop:    stopSignals(asInit),
 	}
+	seccomp := b.Seccomp == nil || *b.Seccomp
 	if b.Compile != nil {
 		c := b.Compile
-		res := rn.run(stage{"compile", "c", c.Command, nil, millis(c.TimeoutMS), c.MemoryBytes, b.OutputLimit})
+		res := rn.run(stage{name: "compile", prefix: "c", argv: c.Command, timeout: millis(c.TimeoutMS),
+			memory: c.MemoryBytes, limit: b.OutputLimit, cpu: millis(c.CPUTimeMS),
+			restrict: restrictions{cpuSeconds: ceilSeconds(c.CPUTimeMS), seccomp: seccomp}})
 		if err := rn.frames.result(res); err != nil || !res.ok() {
 			return res.exitStatus()
 		}
 	}
-	res := rn.run(stage{"run", "", b.Command, stdin, millis(b.TimeoutMS), b.MemoryBytes, b.OutputLimit})
+	res := rn.run(stage{name: "run", argv: b.Command, stdin: stdin, timeout: millis(b.TimeoutMS),
+		memory: b.MemoryBytes, limit: b.OutputLimit, cpu: millis(b.CPUTimeMS),
+		restrict: restrictions{cpuSeconds: ceilSeconds(b.CPUTimeMS), nproc: uint64(b.MaxProcesses), seccomp: seccomp}})
 	if err := rn.frames.result(res); err != nil {
 		fmt.Fprintf(os.Stderr, "isobox-launch: writing result: %v\n", err)
 	}
@@ -68,4 +76,9 @@ func fail(err error) int {
 
 func millis(ms int64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
+}
+
+// ceilSeconds rounds a CPU limit up to RLIMIT_CPU's whole seconds (0: none).
+func ceilSeconds(ms int64) uint64 {
+	return uint64((ms + 999) / 1000)
 }

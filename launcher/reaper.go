@@ -80,7 +80,7 @@ func (r *reaper) waitOne(pid int) (int, error) {
 		if err != nil || got <= 0 {
 			return 0, err
 		}
-		rss := usage.Maxrss * 1024 // Maxrss is in KiB
+		rss := int64(usage.Maxrss) * 1024 // Maxrss is in KiB
 		if done, ok := r.watched[got]; ok {
 			done <- exit{status: ws, peakRSS: rss}
 			delete(r.watched, got)

@@ -24,8 +24,11 @@ type stage struct {
 	argv    []string
 	stdin   []byte
 	timeout time.Duration
-	memory  int64 // the stage's own memory limit in bytes; 0: the sandbox's
-	limit   int64 // output_limit per stream
+	memory  int64         // the stage's own memory limit in bytes; 0: the sandbox's
+	limit   int64         // output_limit per stream
+	cpu     time.Duration // CPU limit of the stage's tree; 0: none
+	// restrict is applied to the stage's main process before its exec.
+	restrict restrictions
 }
 
 // runner holds what every stage shares.
@@ -49,7 +52,7 @@ func (rn *runner) run(st stage) Result {
 	start := time.Now()
 	oomBefore, cpuBefore := readOOMKills(), childrenCPU()
 	rn.reaper.takePeakRSS()
-	pid, done, err := rn.reaper.start(func() (int, error) { return rn.fork(st.argv, pipes) })
+	pid, done, err := rn.reaper.start(func() (int, error) { return rn.fork(st, pipes) })
 	pipes.closeChildEnds()
 	if err != nil {
 		pipes.closeParentEnds()
@@ -62,7 +65,7 @@ func (rn *runner) run(st stage) Result {
 	go stderr.copyFrom(pipes.errR, &copiers)
 	go feed(pipes.inW, st.stdin)
 
-	dog := startWatchdog(pid, st, rn.reaper)
+	dog := startWatchdog(pid, st, cpuBefore, rn.reaper)
 	ended, why := rn.wait(pid, done, st, dog.over)
 	res.DurationMS = time.Since(start).Milliseconds()
 	sampledPeak := dog.stop()
@@ -84,16 +87,24 @@ func (rn *runner) run(st stage) Result {
 	// watchdog; its peak still tells, as a judge's "memory limit exceeded".
 	peakOver := st.memory > 0 && childPeak > st.memory
 	res.OOMKilled = why == killedOverMemory || kernelOOM || peakOver
+	res.CPUTimeExceeded = st.cpu > 0 && (why == killedOverCPU || diedOf(ws, syscall.SIGXCPU) ||
+		millis(res.CPUTimeMS) > st.cpu)
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
 	return res
 }
 
-// fork starts argv in workdir with exactly the bundle env, in a new process
-// group, with the given pipes as its stdin/stdout/stderr.
-func (rn *runner) fork(argv []string, pipes *stdio) (int, error) {
+// fork starts the stage's argv in workdir with exactly the bundle env, in a
+// new process group, with the given pipes as its stdin/stdout/stderr, through
+// the pre-exec helper when it has restrictions.
+func (rn *runner) fork(st stage, pipes *stdio) (int, error) {
+	argv := st.argv
 	path, err := lookPath(argv[0], rn.env, rn.workdir)
 	if err != nil {
 		return 0, err
+	}
+	execPath, execArgv := path, argv
+	if st.restrict.any() {
+		execPath, execArgv = "/proc/self/exe", st.restrict.preExecArgv(path, argv)
 	}
 	attr := &syscall.ProcAttr{
 		Dir:   rn.workdir,
@@ -104,7 +115,7 @@ func (rn *runner) fork(argv []string, pipes *stdio) (int, error) {
 			Pdeathsig: syscall.SIGKILL, // if the launcher dies, so does the run
 		},
 	}
-	pid, err := syscall.ForkExec(path, argv, attr)
+	pid, err := syscall.ForkExec(execPath, execArgv, attr)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", argv[0], err)
 	}
@@ -118,6 +129,7 @@ const (
 	notKilled killReason = iota
 	killedTimeout
 	killedOverMemory
+	killedOverCPU
 	killedStop // the launcher itself was asked to stop
 )
 
@@ -151,7 +163,11 @@ func (rn *runner) startFailed(res Result, stderr *stream, err error) Result {
 }
 
 func diedOfSIGKILL(ws syscall.WaitStatus) bool {
-	return ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	return diedOf(ws, syscall.SIGKILL)
+}
+
+func diedOf(ws syscall.WaitStatus, sig syscall.Signal) bool {
+	return ws.Signaled() && ws.Signal() == sig
 }
 
 // feed writes the child's stdin then closes it so the child sees EOF. A child

@@ -3,7 +3,9 @@ package main
 import "time"
 
 // watchdog samples a running stage (see samplePeriod): it keeps the stage's
-// peak memory and reports once the stage goes past its own memory limit.
+// peak memory and reports once the stage goes past its own memory limit or
+// its CPU limit. RLIMIT_CPU holds each process; only the sum over the tree
+// holds a program that forks to spread its work.
 type watchdog struct {
 	over    chan killReason
 	quit    chan struct{}
@@ -16,13 +18,14 @@ func (w *watchdog) record(s sample) {
 	w.peak = maxInt64(w.peak, maxInt64(s.memory, s.hwm))
 }
 
-func startWatchdog(pid int, st stage, rp *reaper) *watchdog {
+// cpuBase is RUSAGE_CHILDREN's CPU time when the stage started.
+func startWatchdog(pid int, st stage, cpuBase time.Duration, rp *reaper) *watchdog {
 	w := &watchdog{over: make(chan killReason, 1), quit: make(chan struct{}), stopped: make(chan struct{})}
-	go w.loop(pid, st, rp)
+	go w.loop(pid, st, cpuBase, rp)
 	return w
 }
 
-func (w *watchdog) loop(pid int, st stage, rp *reaper) {
+func (w *watchdog) loop(pid int, st stage, cpuBase time.Duration, rp *reaper) {
 	defer close(w.stopped)
 	period := samplePeriod
 	if st.memory > 0 {
@@ -37,12 +40,13 @@ func (w *watchdog) loop(pid int, st stage, rp *reaper) {
 		case <-ticker.C:
 		}
 		var s sample
+		var reaped time.Duration
 		// Under the reaper's lock no process moves from /proc to
 		// RUSAGE_CHILDREN half-way through the look.
-		rp.locked(func() { s = sampleStage(pid) })
+		rp.locked(func() { reaped, s = childrenCPU()-cpuBase, sampleStage(pid) })
 		w.record(s)
-		if st.memory > 0 && s.memory > st.memory {
-			w.over <- killedOverMemory
+		if why := st.over(s.memory, reaped+s.cpu); why != notKilled {
+			w.over <- why
 			return
 		}
 	}
@@ -53,4 +57,15 @@ func (w *watchdog) stop() int64 {
 	close(w.quit)
 	<-w.stopped
 	return w.peak
+}
+
+// over tells whether a stage using memory bytes and cpu must be killed.
+func (st stage) over(memory int64, cpu time.Duration) killReason {
+	switch {
+	case st.memory > 0 && memory > st.memory:
+		return killedOverMemory
+	case st.cpu > 0 && cpu > st.cpu:
+		return killedOverCPU
+	}
+	return notKilled
 }
