@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from enum import Enum
 
+# An error message quotes at most this much of any value a client sent: a refusal must not
+# echo a megabyte back (nor turn the error log into a copy of the request).
+EXCERPT_CHARS = 64
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """At most `limit` characters of `text`, ending in "…" when it was cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class IsoboxError(Exception):
     """Base of every error isobox raises on purpose."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import PurePosixPath
 
-from isobox.errors import PolicyError, RequestProblem
+from isobox.errors import PolicyError, RequestProblem, excerpt
 from isobox.ids import new_run_id
 from isobox.languages import LanguageRegistry
 from isobox.models import ExecutionRequest
@@ -32,7 +32,8 @@ def build_run_spec(
     if language is None:
         raise PolicyError(
             "language",
-            f"unknown language {request.language!r}; available: {', '.join(registry.names())}",
+            f"unknown language {excerpt(request.language)!r}; "
+            f"available: {', '.join(registry.names())}",
             RequestProblem.UNKNOWN_LANGUAGE,
         )
     main = WorkFile(
@@ -72,7 +73,9 @@ def _extra_files(request: ExecutionRequest, main_name: str, settings: Settings) 
         field = f"files[{index}]"
         path = checked_relative_path(f"{field}.name", entry.name)
         if path in seen:
-            raise PolicyError(f"{field}.name", f"{path!r} is given twice (or is the main file)")
+            raise PolicyError(
+                f"{field}.name", f"{excerpt(path)!r} is given twice (or is the main file)"
+            )
         seen.add(path)
         content = _encoded_within(f"{field}.content", entry.content, settings.max_files_bytes)
         total += len(content)
@@ -96,7 +99,8 @@ def checked_relative_path(field: str, name: str) -> str:
     parts = name.split("/")
     if any(part in {"", ".", ".."} for part in parts):
         raise PolicyError(
-            field, f"{name!r} must stay inside the work directory (no leading '/', '.' or '..')"
+            field,
+            f"{excerpt(name)!r} must stay inside the work directory (no leading '/', '.' or '..')",
         )
     path = PurePosixPath(name)
     if len(path.parts) > MAX_PATH_DEPTH:
@@ -108,7 +112,8 @@ def _refuse_file_directory_clashes(paths: set[str]) -> None:
     for path in paths:
         for parent in PurePosixPath(path).parents:
             if str(parent) in paths:
-                raise PolicyError("files", f"{str(parent)!r} is both a file and a directory")
+                clash = excerpt(str(parent))
+                raise PolicyError("files", f"{clash!r} is both a file and a directory")
 
 
 def _checked_args(args: list[str], settings: Settings) -> list[str]:

@@ -17,10 +17,15 @@ from isobox.errors import (
     SandboxError,
     Saturated,
     TooManyRuns,
+    excerpt,
 )
 from isobox.wire import ErrorResponse
 
 log = logging.getLogger(__name__)
+
+# Backstops: whatever a message quotes, a body stays small.
+MAX_MESSAGE_CHARS = 512
+MAX_FIELD_CHARS = 128
 
 PROBLEM_STATUS = {
     RequestProblem.INVALID: 422,
@@ -31,12 +36,17 @@ PROBLEM_STATUS = {
 
 def error_response(status: int, error: str, message: str, field: str | None = None) -> JSONResponse:
     """The one builder of isobox's error body (`ErrorResponse`), for every 4xx and 5xx."""
-    body = ErrorResponse(error=error, message=message, field=field)
+    body = ErrorResponse(
+        error=error,
+        message=excerpt(message, MAX_MESSAGE_CHARS),
+        field=None if field is None else excerpt(field, MAX_FIELD_CHARS),
+    )
     return JSONResponse(status_code=status, content=body.model_dump())
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in location if part != "body"]
+    # An unknown field's name is the client's text: quote a prefix of it only.
+    parts = [excerpt(str(part)) for part in location if part != "body"]
     name = ""
     for part in parts:
         name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)

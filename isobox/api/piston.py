@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from isobox.errors import PolicyError
+from isobox.errors import PolicyError, excerpt
 from isobox.languages import Language
 from isobox.models import ExecutionRequest, RunResult, SourceFile, StageResult
 from isobox.outcome import Ending, signal_number, stage_ending
@@ -173,7 +173,7 @@ def parse_execute(body: Any, languages: Sequence[Language]) -> PistonJob:
             raise PistonBadRequest(f"files[{index}].content is required as a string")
     language = find_runtime(languages, language_name, selector)
     if language is None:
-        raise PistonBadRequest(f"{language_name}-{selector} runtime is unknown")
+        raise PistonBadRequest(f"{excerpt(language_name)}-{excerpt(selector)} runtime is unknown")
     main_index = _main_index(files)
     limits = {name: _limit(fields, name) for name in LIMIT_FIELDS}
     extra_indices = [index for index in range(len(files)) if index != main_index]
@@ -286,8 +286,8 @@ def _decoded(index: int, name: str, entry: dict[str, Any]) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PistonBadRequest(
-            f"files[{index}].content: {name!r} is binary, not UTF-8 text once {encoding}-decoded; "
-            "isobox files are text"
+            f"files[{index}].content: {excerpt(name)!r} is binary, not UTF-8 text once "
+            f"{encoding}-decoded; isobox files are text"
         ) from error
 
 

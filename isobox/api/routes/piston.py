@@ -18,7 +18,7 @@ from isobox.api import piston
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
 from isobox.api.routes.execute import CLIENT_CLOSED_REQUEST, ClientGone, unless_client_leaves
-from isobox.errors import PolicyError, RequestProblem
+from isobox.errors import PolicyError, RequestProblem, excerpt
 
 PISTON_EXAMPLE = {
     "language": "python",
@@ -40,7 +40,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _message(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"message": message})
+    """Piston's error body (a backstop keeps it short, whatever the message quotes)."""
+    return JSONResponse(status_code=status, content={"message": excerpt(message, 512)})
 
 
 # Piston (Express) also answers with a trailing slash, and some clients send one.
