@@ -19,7 +19,8 @@ func TestCPULimitStopsABusyLoop(t *testing.T) {
 	expect(t, "timed_out", r["timed_out"], false)
 	expect(t, "signal", r["signal"], "SIGKILL")
 	between(t, "cpu_time_ms", r, 450, 800)
-	if o.elapsed > 1500*time.Millisecond {
+	// About 1 s on an idle machine; the 10 s timeout is far.
+	if o.elapsed > 3*time.Second {
 		t.Errorf("took %v", o.elapsed)
 	}
 }
