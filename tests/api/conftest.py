@@ -7,6 +7,9 @@ Fixtures:
   fake_client_for  factory: `async with fake_client_for(**settings_fields) as client`, the
                    app started (lifespan) behind an in-process httpx client
   fake_client      fake_client_for() with default settings, started for the test
+
+An app in these tests that would start a real backend fails at once (`no_real_backend`): such a
+test belongs in tests/backends, where every backend's behaviour is proven on the real thing.
 """
 
 from __future__ import annotations
@@ -19,10 +22,26 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from isobox.api import app as app_module
 from isobox.api.app import create_app
 from isobox.settings import Settings
 from tests.helpers.app import api_client
 from tests.helpers.fake_backend import FakeBackend
+
+
+@pytest.fixture(autouse=True)
+def no_real_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make unit` runs where there is no bubblewrap, Docker or cluster: an app here gets its
+    backend passed in (the fake), never from the settings."""
+
+    def refuse(settings: Settings) -> None:
+        raise AssertionError(
+            f"tests/api runs on the fake backend, not {settings.backend!r}: use the fake_client "
+            "or fake_client_for fixture (or create_app(settings, backend=FakeBackend())), or "
+            "move the test to tests/backends"
+        )
+
+    monkeypatch.setattr(app_module, "create_backend", refuse)
 
 
 @pytest.fixture
