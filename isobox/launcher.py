@@ -37,12 +37,16 @@ def bundle_document(
     isolation_wait_s: float = 0,
     command: list[str] | None = None,
     max_processes: int = 0,
+    sandbox_memory_mib: int | None = None,
 ) -> dict[str, Any]:
     """The launcher's input for `spec`, as JSON-ready data.
 
     `command` replaces the image's run command (the local backend runs the host's tools).
     `max_processes` > 0 holds the program's uid to that many tasks (RLIMIT_NPROC, set by the
     launcher on the program only): meant for sandboxes whose uid is theirs alone.
+    `sandbox_memory_mib` is the memory of the sandbox the bundle goes to when that is not
+    `spec`'s own (a warm one, shaped for the defaults): the launcher then holds a smaller stage
+    to its own limit.
 
     `isolation_probes` are "host:port" addresses (with $VARS from the container environment)
     that must refuse connections before the program may start: the fail-closed check that the
@@ -50,6 +54,7 @@ def bundle_document(
     """
     compile_command = spec.compile_command
     limits = spec.limits
+    sandbox_mib = sandbox_memory_mib or spec.sandbox_memory_mib
     return {
         "workdir": WORKDIR,
         "files": [
@@ -61,12 +66,12 @@ def bundle_document(
         else {
             "command": compile_command,
             "timeout_ms": int(limits.compile_timeout_s * 1000),
-            "memory_bytes": _stage_memory_bytes(limits.compile_memory_mib, spec),
+            "memory_bytes": _stage_memory_bytes(limits.compile_memory_mib, sandbox_mib),
         },
         "command": command or spec.run_command,
         "stdin_b64": base64.b64encode(spec.stdin).decode(),
         "timeout_ms": int(limits.timeout_s * 1000),
-        "memory_bytes": _stage_memory_bytes(limits.memory_mib, spec),
+        "memory_bytes": _stage_memory_bytes(limits.memory_mib, sandbox_mib),
         "output_limit": limits.output_bytes,
         "env": {**SANDBOX_ENV, **spec.language.env},
         "isolation_probes": isolation_probes or [],
@@ -75,10 +80,10 @@ def bundle_document(
     }
 
 
-def _stage_memory_bytes(stage_mib: int, spec: RunSpec) -> int:
+def _stage_memory_bytes(stage_mib: int, sandbox_mib: int) -> int:
     """The launcher's own limit for a stage smaller than the sandbox (0: the sandbox's
     memory limit, enforced by the kernel, is the stage's limit)."""
-    return stage_mib * MIB if stage_mib < spec.sandbox_memory_mib else 0
+    return stage_mib * MIB if stage_mib < sandbox_mib else 0
 
 
 def bundle_environment(spec: RunSpec, **options: Any) -> dict[str, str]:

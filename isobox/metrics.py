@@ -72,6 +72,33 @@ class Metrics:
             ["stream"],
             registry=self.registry,
         )
+        self.pool_ready = Gauge(
+            "isobox_pool_ready",
+            "Warm sandboxes ready to be claimed, by backend and language.",
+            ["backend", "language"],
+            registry=self.registry,
+        )
+        self.pool_claims = Counter(
+            "isobox_pool_claims",
+            "Runs by whether they got a warm sandbox (warm=true) or went cold, for languages "
+            "with a pool.",
+            ["backend", "language", "warm"],
+            registry=self.registry,
+        )
+        self.pool_provision_seconds = Histogram(
+            "isobox_pool_provision_seconds",
+            "Time to make one warm sandbox ready (created, started, isolation checked).",
+            ["backend"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.pool_discarded = Counter(
+            "isobox_pool_discarded",
+            "Warm sandboxes destroyed unused: expired (idle too long), dead (launcher or pod "
+            "gone), failed (never got ready).",
+            ["backend", "language", "reason"],
+            registry=self.registry,
+        )
 
     def rejected(self, language: str, backend: str) -> None:
         self.executions.labels(language, backend, "rejected").inc()

@@ -69,3 +69,7 @@ class RunResult(StageResult):
         str,
         Field(description="What isolated the program: runc, runsc (gVisor) or bubblewrap."),
     ] = ""
+    warm: Annotated[
+        bool,
+        Field(description="Whether the run got a warm sandbox (provisioned ahead, used once)."),
+    ] = False

@@ -19,3 +19,6 @@ SANDBOX_ENV = {
 
 RUN_ID_LABEL = "isobox.dev/run-id"
 LANGUAGE_LABEL = "isobox.dev/language"
+# Warm sandboxes: the language they wait for, and the isobox instance that made them.
+POOL_LABEL = "isobox.dev/pool"
+POOL_OWNER_LABEL = "isobox.dev/pool-owner"

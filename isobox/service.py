@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from isobox.backends.base import Backend
-from isobox.errors import PolicyError, RequestProblem, Saturated
+from isobox.backends.base import Backend, SandboxBackend
+from isobox.errors import ConfigError, PolicyError, RequestProblem, Saturated
 from isobox.languages import Language, LanguageRegistry
 from isobox.metrics import Metrics
 from isobox.models import ExecutionRequest, RunResult
 from isobox.policy import build_run_spec
+from isobox.pool import WarmPool
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -47,6 +48,42 @@ class ExecutionService:
         self.metrics = metrics
         self._slots = asyncio.Semaphore(settings.max_concurrent_runs)
         self._waiting = 0
+        self.pool: WarmPool | None = None
+
+    async def start(self) -> None:
+        """Fill the warm pool, if the backend has one and ISOBOX_POOL_SIZE asks for one."""
+        sizes = self.settings.pool_sizes()
+        backend = self.backend
+        if not sizes or not isinstance(backend, SandboxBackend) or not backend.supports_warm_pool:
+            return
+        shapes: dict[str, RunSpec] = {}
+        for name in list(sizes):
+            if self.registry.get(name) is None:
+                raise ConfigError(f"ISOBOX_POOL_SIZE names {name!r}, which is no language here")
+            shape = self._pool_shape(name)
+            if not backend.supports(shape.language):
+                log.warning("no warm pool for %s: the %s backend cannot run it", name, backend.name)
+                del sizes[name]
+                continue
+            shapes[name] = shape
+        self.pool = WarmPool(backend, shapes, sizes, self.settings, self.metrics)
+        self.pool.start()
+        log.info("warm pool", extra={"backend": backend.name, "sizes": sizes})
+
+    def _pool_shape(self, name: str) -> RunSpec:
+        """The sandbox a warm run of `name` gets: default memory, the largest timeouts (the
+        launcher holds each run to its own)."""
+        request = ExecutionRequest(
+            language=name,
+            code="",
+            timeout=self.settings.max_timeout_s,
+            compile_timeout=self.settings.max_compile_timeout_s,
+        )
+        return build_run_spec(request, self.registry, self.settings)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
     def available_languages(self) -> list[Language]:
         return [language for language in self.registry if self.backend.supports(language)]
@@ -69,7 +106,7 @@ class ExecutionService:
         async with self._slot():
             started = time.monotonic()
             with self.metrics.in_flight.track_inprogress():
-                result = await self.backend.run(spec)
+                result = await self._on_backend(spec)
         self.metrics.finished(
             spec.language.name,
             self.backend.name,
@@ -86,11 +123,21 @@ class ExecutionService:
                 "exit_code": result.exit_code,
                 "timed_out": result.timed_out,
                 "oom_killed": result.oom_killed,
+                "warm": result.warm,
                 "queued_ms": int((started - queued) * 1000),
                 "duration_ms": result.duration_ms,
             },
         )
         return Execution(spec.run_id, spec.language, self.backend.name, result)
+
+    async def _on_backend(self, spec: RunSpec) -> RunResult:
+        """Warm if the pool has a sandbox that fits, else (or if that one just died) cold."""
+        sandbox = self.pool.claim(spec) if self.pool is not None else None
+        if sandbox is not None and self.pool is not None:
+            result = await self.pool.run(sandbox, spec)
+            if result is not None:
+                return result
+        return await self.backend.run(spec)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     max_concurrent_runs: Annotated[int, Field(ge=1, le=4096)] = 64
     """Runs in flight at once; further requests wait for a slot."""
 
+    pool_size: str = "python=2,node=1"
+    """Warm sandboxes kept ready per language (`python=4,node=2`; empty: no pool). Each is
+    provisioned ahead with the default limits, proven isolated, used by exactly one run whose
+    limits fit in it, then destroyed; other runs, and runs that find the pool empty, go cold."""
+    pool_max_idle_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
+    """A warm sandbox unclaimed this long is replaced (its launcher also ends itself then)."""
+    pool_max_provisioning: Annotated[int, Field(ge=1, le=64)] = 1
+    """Warm sandboxes being made at once, so refilling never starves cold runs of CPU."""
+
     max_queued_runs: Annotated[int, Field(ge=0, le=100_000)] = 64
     """Requests that may wait for a run slot; beyond that the service answers 503 at once."""
     rate_limit_per_minute: Annotated[int, Field(ge=0)] = 0
@@ -152,6 +161,19 @@ class Settings(BaseSettings):
     operator_health_port: Annotated[int, Field(ge=0, le=65535)] = 0
     """Port of the operator's liveness endpoint (`GET /healthz` on all addresses), which
     answers while its event loop does; 0: none. The chart sets 8080 and probes it."""
+
+    def pool_sizes(self) -> dict[str, int]:
+        """`pool_size` as language -> count (a ConfigError names a malformed entry)."""
+        sizes: dict[str, int] = {}
+        for entry in filter(None, (part.strip() for part in self.pool_size.split(","))):
+            name, _, count = entry.partition("=")
+            if not name.strip() or not count.strip().isdigit() or int(count) > 64:
+                raise ConfigError(
+                    f"ISOBOX_POOL_SIZE entry {entry!r} is not LANGUAGE=COUNT (0 to 64)"
+                )
+            if int(count):
+                sizes[name.strip()] = int(count)
+        return sizes
 
     def api_key_digests(self) -> frozenset[str]:
         """The configured key digests, from the variable and the file together."""

@@ -32,12 +32,14 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         chosen = backend or create_backend(settings)
         await chosen.start()
         app.state.service = ExecutionService(settings, registry, chosen, Metrics())
+        await app.state.service.start()
         app.state.runs = create_run_store(app.state.service)
         app.state.readiness = Readiness(chosen, settings.readyz_cache_s)
         try:
             yield
         finally:
             await app.state.runs.close()
+            await app.state.service.close()
             await chosen.close()
 
     app = FastAPI(

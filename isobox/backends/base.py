@@ -106,6 +106,24 @@ class SandboxBackend(Backend, Generic[S]):
     async def destroy(self, sandbox: S) -> None:
         """Remove the sandbox and all it holds; idempotent, never raises."""
 
+    # The warm path (isobox/pool.py): a sandbox provisioned ahead of any run, holding nothing
+    # of any user, whose launcher waits for its bundle on stdin. A backend without it has
+    # no warm pool; its runs are always cold.
+    supports_warm_pool = False
+
+    def idle_sandbox(self, shape: RunSpec) -> S:
+        """The handle of a new pooled sandbox shaped like `shape` (named by a fresh id)."""
+        raise NotImplementedError(f"the {self.name} backend has no warm pool")
+
+    async def provision_idle(self, sandbox: S, shape: RunSpec, max_idle_s: float) -> None:
+        """Create and start `sandbox` with no bundle, returning once its launcher said it is
+        ready (isolation checked); it ends itself if no bundle comes within `max_idle_s`."""
+        raise NotImplementedError(f"the {self.name} backend has no warm pool")
+
+    def alive(self, sandbox: S) -> bool:
+        """Whether a pooled sandbox can still take its run (its launcher is waiting)."""
+        return False
+
 
 async def _to_completion(step: Coroutine[Any, Any, None]) -> None:
     """Await `step`; if cancelled meanwhile, let it finish first (a sandbox being created

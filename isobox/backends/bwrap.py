@@ -57,6 +57,8 @@ class BwrapSandbox:
     scratch_mib: int
     tool_dirs: tuple[str, ...] = ()
     """Host directories outside /usr that the run's tool needs (bound read-only)."""
+    launcher_env: tuple[tuple[str, str], ...] = ()
+    """The launcher's own environment (ISOBOX_BUNDLE_WAIT_MS); never anything of a run."""
 
 
 def bwrap_argv(sandbox: BwrapSandbox, existing: frozenset[str]) -> list[str]:
@@ -87,6 +89,8 @@ def bwrap_argv(sandbox: BwrapSandbox, existing: frozenset[str]) -> list[str]:
     argv += ["--size", str(TMP_MIB * MIB), "--tmpfs", "/tmp"]
     argv += ["--size", str(sandbox.scratch_mib * MIB), "--tmpfs", WORKDIR]
     argv += ["--ro-bind", sandbox.launcher, LAUNCHER_IN_SANDBOX, "--clearenv"]
+    for name, value in sandbox.launcher_env:
+        argv += ["--setenv", name, value]
     # Remounting / read-only last keeps /workspace and /tmp (separate mounts) writable.
     return [*argv, "--remount-ro", "/", "--chdir", WORKDIR, "--", LAUNCHER_IN_SANDBOX]
 

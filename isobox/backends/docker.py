@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
@@ -22,17 +26,26 @@ import docker.errors
 from docker.models.containers import Container
 
 from isobox.backends.base import SandboxBackend
-from isobox.backends.docker_config import container_config, container_name
+from isobox.backends.docker_config import (
+    container_config,
+    container_name,
+    pool_container_config,
+    pool_container_name,
+)
 from isobox.errors import BackendUnavailable, SandboxError
-from isobox.launcher import FrameDecoder, SandboxEnd, log_read_cap, sandbox_result
+from isobox.ids import new_run_id
+from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, log_read_cap, sandbox_result
 from isobox.models import RunResult
-from isobox.sandbox import RUN_ID_LABEL
+from isobox.sandbox import POOL_OWNER_LABEL, RUN_ID_LABEL
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+READY_FRAME = b"w ready\n"
+READY_POLL_S = 0.02
+READY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -41,12 +54,17 @@ class DockerSandbox:
 
     name: str
     container: Container | None = None
+    warm_memory_mib: int | None = None
+    """Set for a pooled sandbox: the memory it was shaped with."""
+    stdin: Any = None
+    """A pooled sandbox's attach socket, its launcher's stdin, until the bundle is sent."""
 
 
 class DockerBackend(SandboxBackend[DockerSandbox]):
     """Runs programs in containers through the Docker socket (`DOCKER_HOST` respected)."""
 
     name = "docker"
+    supports_warm_pool = True
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -55,6 +73,7 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         self._client: docker.DockerClient | None = None
         self._in_flight: set[str] = set()
         self.runtime = settings.docker_runtime or "runc"
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
     async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -77,13 +96,21 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
             self.runtime = str(info.get("DefaultRuntime") or "runc")
 
     def _remove_stopped_leftovers(self) -> None:
-        """Remove exited sandboxes a killed previous instance left behind (never running ones)."""
-        for status in ("created", "exited", "dead"):
+        """Remove exited sandboxes a killed previous instance left behind (never running ones),
+        and the warm pool of a dead instance of this host (its owner process is gone)."""
+        leftovers = [
+            container
+            for status in ("created", "exited", "dead")
             for container in self._docker().containers.list(
                 all=True, filters={"label": RUN_ID_LABEL, "status": status}
-            ):
-                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                    container.remove(force=True)
+            )
+        ]
+        for container in self._docker().containers.list(filters={"label": POOL_OWNER_LABEL}):
+            if _owner_is_gone(container.labels.get(POOL_OWNER_LABEL, "")):
+                leftovers.append(container)
+        for container in leftovers:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                container.remove(force=True)
 
     async def check(self) -> None:
         try:
@@ -115,7 +142,48 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
             raise BackendUnavailable(f"Docker could not start the sandbox: {error}") from error
 
     async def deliver(self, sandbox: DockerSandbox, spec: RunSpec) -> None:
-        """Nothing to do: a cold container carries its bundle in its environment."""
+        """A cold container carries its bundle in its environment; a warm one gets it as one
+        line on its stdin (the launcher reads nothing more)."""
+        if sandbox.stdin is None:
+            return
+        line = bundle_line(spec, sandbox_memory_mib=sandbox.warm_memory_mib)
+        stdin, sandbox.stdin = sandbox.stdin, None
+        try:
+            await self._call(_send_and_close, stdin, line)
+        except OSError as error:
+            raise SandboxError(f"the warm sandbox did not take its bundle: {error}") from error
+
+    def idle_sandbox(self, shape: RunSpec) -> DockerSandbox:
+        sandbox_id = new_run_id()
+        sandbox = DockerSandbox(pool_container_name(sandbox_id))
+        sandbox.warm_memory_mib = shape.sandbox_memory_mib
+        return sandbox
+
+    async def provision_idle(
+        self, sandbox: DockerSandbox, shape: RunSpec, max_idle_s: float
+    ) -> None:
+        self._in_flight.add(sandbox.name)
+        sandbox_id = sandbox.name.removeprefix("isobox-pool-")
+        config = pool_container_config(
+            shape, sandbox_id, self._owner, max_idle_s, self._settings.docker_runtime
+        )
+        try:
+            sandbox.container = await self._call(self._docker().containers.create, **config)
+            # Attached before the start, so the stdin stream exists when the launcher reads.
+            sandbox.stdin = await self._call(
+                self._docker().api.attach_socket,
+                sandbox.container.id,
+                params={"stdin": 1, "stream": 1},
+            )
+            await self._call(sandbox.container.start)
+            await self._call(_await_ready, sandbox.container, READY_TIMEOUT_S)
+        except docker.errors.DockerException as error:
+            raise BackendUnavailable(f"Docker could not start a warm sandbox: {error}") from error
+
+    def alive(self, sandbox: DockerSandbox) -> bool:
+        # No engine round trip on the hot path: a sandbox that died while idle refuses its
+        # bundle, and the run goes cold; idle ones never outlive their max idle time.
+        return sandbox.stdin is not None
 
     async def collect(self, sandbox: DockerSandbox, spec: RunSpec) -> RunResult:
         container = sandbox.container
@@ -142,6 +210,10 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         return sandbox_result(decoder, end).model_copy(update={"runtime": self.runtime})
 
     async def destroy(self, sandbox: DockerSandbox) -> None:
+        if sandbox.stdin is not None:
+            with contextlib.suppress(OSError):
+                sandbox.stdin.close()
+            sandbox.stdin = None
         try:
             await self._call(self._docker().api.remove_container, sandbox.name, force=True)
         except docker.errors.NotFound:
@@ -159,6 +231,27 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _send_and_close(stdin: Any, data: bytes) -> None:
+    raw = getattr(stdin, "_sock", stdin)
+    try:
+        raw.sendall(data)
+    finally:
+        stdin.close()
+
+
+def _await_ready(container: Container, timeout_s: float) -> None:
+    """Until the launcher's `w ready` frame is in the log (isolation checked, bundle awaited)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if READY_FRAME in container.logs(stdout=True, stderr=False):
+            return
+        container.reload()
+        if container.status not in {"created", "running"}:
+            raise SandboxError(f"the warm sandbox ended before it was ready ({container.status})")
+        time.sleep(READY_POLL_S)
+    raise SandboxError(f"the warm sandbox was not ready within {timeout_s:.0f} s")
+
+
 def _read_logs(container: Container, decoder: FrameDecoder, cap: int) -> None:
     read = 0
     for chunk in container.logs(stdout=True, stderr=False, stream=True, follow=False):
@@ -166,3 +259,11 @@ def _read_logs(container: Container, decoder: FrameDecoder, cap: int) -> None:
         read += len(chunk)
         if read > cap:
             break
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """Whether a pool's owner ("host:pid") was an isobox process of this host that is gone."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return not Path(f"/proc/{pid}").exists()

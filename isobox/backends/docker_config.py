@@ -15,6 +15,8 @@ from isobox.launcher import bundle_environment, log_read_cap
 from isobox.sandbox import (
     LANGUAGE_LABEL,
     LAUNCHER_PATH,
+    POOL_LABEL,
+    POOL_OWNER_LABEL,
     RUN_ID_LABEL,
     SANDBOX_UID,
     TMP_MIB,
@@ -29,20 +31,53 @@ def container_name(run_id: str) -> str:
     return f"isobox-run-{run_id}"
 
 
+def pool_container_name(sandbox_id: str) -> str:
+    return f"isobox-pool-{sandbox_id}"
+
+
 def container_config(spec: RunSpec, runtime: str = "") -> dict[str, Any]:
     """Keyword arguments of `containers.create` for the sandbox that runs `spec`, with its
     bundle in the environment; `runtime` names the engine's OCI runtime ("" for its default)."""
+    config = _sandbox_config(spec, runtime)
+    config.update(
+        name=container_name(spec.run_id),
+        environment=bundle_environment(spec),
+        labels={RUN_ID_LABEL: spec.run_id, LANGUAGE_LABEL: spec.language.name},
+    )
+    return config
+
+
+def pool_container_config(
+    shape: RunSpec, sandbox_id: str, owner: str, max_idle_s: float, runtime: str = ""
+) -> dict[str, Any]:
+    """A warm sandbox shaped like `shape`: the same container with no bundle, its stdin open
+    for the one bundle line a run sends, ending itself after max_idle_s without one.
+    `owner` names the isobox instance that made it, so a restarted one can remove the pool
+    a dead instance left."""
+    config = _sandbox_config(shape, runtime)
+    config.update(
+        name=pool_container_name(sandbox_id),
+        environment={"ISOBOX_BUNDLE_WAIT_MS": str(int(max_idle_s * 1000))},
+        labels={
+            RUN_ID_LABEL: f"pool-{sandbox_id}",
+            LANGUAGE_LABEL: shape.language.name,
+            POOL_LABEL: shape.language.name,
+            POOL_OWNER_LABEL: owner,
+        },
+        stdin_open=True,
+    )
+    return config
+
+
+def _sandbox_config(spec: RunSpec, runtime: str) -> dict[str, Any]:
     limits = spec.limits
     memory = f"{spec.sandbox_memory_mib}m"
     # A compiled program runs from the work directory, so only then may it hold executables.
     workdir_exec = ",exec" if spec.compile_command is not None else ""
     config: dict[str, Any] = {
-        "name": container_name(spec.run_id),
         "image": spec.language.image,
         "entrypoint": [LAUNCHER_PATH],
         "command": [],
-        "environment": bundle_environment(spec),
-        "labels": {RUN_ID_LABEL: spec.run_id, LANGUAGE_LABEL: spec.language.name},
         "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
         "working_dir": WORKDIR,
         "hostname": "isobox",

@@ -26,6 +26,7 @@ from isobox.backends.base import SandboxBackend
 from isobox.backends.bwrap import BwrapSandbox, bwrap_argv, host_paths, tool_dirs
 from isobox.backends.cgroups import CgroupManager, RunCgroup
 from isobox.errors import BackendUnavailable, SandboxError
+from isobox.ids import new_run_id
 from isobox.languages import Language
 from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, sandbox_result
 from isobox.models import RunResult
@@ -45,6 +46,8 @@ LAUNCHER_NAME = "isobox-launch"
 # The launcher applies the stage limits itself; this backstop only covers a launcher that cannot.
 LAUNCHER_GRACE_S = 5.0
 LAUNCHER_STDERR_BYTES = 4096
+# A pooled sandbox is ready in tens of milliseconds; this only bounds a broken host.
+READY_TIMEOUT_S = 20.0
 
 
 @dataclass(eq=False)
@@ -60,6 +63,9 @@ class LocalSandbox:
         default_factory=lambda: CappedBuffer(LAUNCHER_STDERR_BYTES)
     )
     started: float = 0.0
+    warm_memory_mib: int | None = None
+    """Set for a pooled sandbox: the memory it was shaped with."""
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class LocalBackend(SandboxBackend[LocalSandbox]):
@@ -67,6 +73,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
 
     name = "local"
     runtime = "bubblewrap"
+    supports_warm_pool = True
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -122,6 +129,36 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
         return LocalSandbox(spec.run_id, FrameDecoder(spec.limits.output_bytes))
 
     async def provision(self, sandbox: LocalSandbox, spec: RunSpec) -> None:
+        await self._spawn(sandbox, spec, launcher_env=())
+
+    def idle_sandbox(self, shape: RunSpec) -> LocalSandbox:
+        sandbox = LocalSandbox(f"pool-{new_run_id()}", FrameDecoder(shape.limits.output_bytes))
+        sandbox.warm_memory_mib = shape.sandbox_memory_mib
+        return sandbox
+
+    async def provision_idle(
+        self, sandbox: LocalSandbox, shape: RunSpec, max_idle_s: float
+    ) -> None:
+        wait_ms = str(int(max_idle_s * 1000))
+        await self._spawn(sandbox, shape, launcher_env=(("ISOBOX_BUNDLE_WAIT_MS", wait_ms),))
+        process = sandbox.process
+        assert process is not None, "_spawn started it"
+        ended = asyncio.ensure_future(process.wait())
+        ready = asyncio.ensure_future(sandbox.ready.wait())
+        await asyncio.wait({ended, ready}, timeout=READY_TIMEOUT_S, return_when="FIRST_COMPLETED")
+        for waiter in (ended, ready):
+            waiter.cancel()
+        if not sandbox.ready.is_set():
+            raise SandboxError(
+                f"a pooled sandbox did not get ready: {sandbox.launcher_stderr.text()[:200]}"
+            )
+
+    def alive(self, sandbox: LocalSandbox) -> bool:
+        return sandbox.process is not None and sandbox.process.returncode is None
+
+    async def _spawn(
+        self, sandbox: LocalSandbox, spec: RunSpec, launcher_env: tuple[tuple[str, str], ...]
+    ) -> None:
         await self.check()
         if not self.supports(spec.language):
             raise SandboxError(f"{spec.language.name} is not installed on this host")
@@ -132,6 +169,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
             launcher=str(launcher),
             scratch_mib=spec.limits.scratch_mib,
             tool_dirs=tool_dirs(shutil.which(tool, path=SEARCH_PATH) or ""),
+            launcher_env=launcher_env,
         )
         argv = bwrap_argv(shape, host_paths(shape))
         self._in_flight.add(sandbox)
@@ -148,8 +186,14 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
             env={"PATH": SEARCH_PATH},
             start_new_session=True,
         )
+
+        def frames(chunk: bytes) -> None:
+            sandbox.decoder.feed(chunk)
+            if sandbox.decoder.ready:
+                sandbox.ready.set()
+
         sandbox.io_tasks = [
-            asyncio.create_task(_drain(sandbox.process.stdout, sandbox.decoder.feed)),
+            asyncio.create_task(_drain(sandbox.process.stdout, frames)),
             asyncio.create_task(_drain(sandbox.process.stderr, sandbox.launcher_stderr.add)),
         ]
 
@@ -157,7 +201,13 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
         assert sandbox.process is not None, "provision started it"
         command = spec.language.local_command(list(spec.args))
         # The sandbox's own uid namespace makes RLIMIT_NPROC count this run's tasks only.
-        line = bundle_line(spec, command=command, max_processes=spec.limits.pids)
+        line = bundle_line(
+            spec,
+            command=command,
+            max_processes=spec.limits.pids,
+            sandbox_memory_mib=sandbox.warm_memory_mib,
+        )
+        sandbox.started = time.monotonic()
         await _feed(sandbox.process.stdin, line)
 
     async def collect(self, sandbox: LocalSandbox, spec: RunSpec) -> RunResult:
