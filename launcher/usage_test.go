@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"testing"
 )
@@ -90,7 +91,7 @@ func TestUsageMemoryPeakExcludesTheLauncher(t *testing.T) {
 			w.firstLine(t)
 			go io.WriteString(w.stdin, encodeBundle(t, b)+"\n")
 			r := w.finish(t).result(t, "run")
-			between(t, "memory_peak_kib", r, 0, 8<<10)
+			between(t, "memory_peak_kib", r, 0, helperPeakKiB())
 			expect(t, "oom_killed", r["oom_killed"], false)
 		})
 	}
@@ -105,5 +106,15 @@ func TestUsagePerStage(t *testing.T) {
 	between(t, "memory_peak_kib", o.result(t, "compile"), 95<<10, 130<<10)
 	// The run stage's own figures, not the compile stage's again.
 	between(t, "cpu_time_ms", o.result(t, "run"), 0, 50)
-	between(t, "memory_peak_kib", o.result(t, "run"), 0, 8<<10)
+	between(t, "memory_peak_kib", o.result(t, "run"), 0, helperPeakKiB())
+}
+
+// helperPeakKiB bounds what a stage too small to measure may report: a
+// sample can land on the pre-exec helper before its exec, a Go program of a
+// few MiB, much bigger when built with the race detector.
+func helperPeakKiB() float64 {
+	if os.Getenv("LAUNCHER_RACE") != "" {
+		return 32 << 10
+	}
+	return 8 << 10
 }
