@@ -72,12 +72,8 @@ func (rn *runner) run(st stage) Result {
 	killAll(pid) // the run is over when its main process exits: no leftovers
 	drain(&copiers, pipes.outR, pipes.errR)
 	rn.reaper.settle(drainGrace)
-	res.CPUTimeMS = (childrenCPU() - cpuBefore).Milliseconds()
-	childPeak := ended.peakRSS
-	if childPeak <= launcherPeak {
-		childPeak = 0 // only the launcher's own peak, see ownPeak
-	}
-	res.MemoryPeakKiB = maxInt64(maxInt64(sampledPeak, childPeak), rn.reaper.takePeakRSS()) / 1024
+	childPeak := programPeak(ended, launcherPeak)
+	rn.usage(&res, cpuBefore, maxInt64(sampledPeak, childPeak))
 
 	ws := ended.status
 	res.setStatus(ws)
@@ -91,6 +87,23 @@ func (rn *runner) run(st stage) Result {
 		millis(res.CPUTimeMS) > st.cpu)
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
 	return res
+}
+
+// programPeak is the main process's ru_maxrss when it tells something about
+// the program, else 0: when it is not above the launcher's own peak, it is
+// the launcher's (see ownPeak).
+func programPeak(ended exit, launcherPeak int64) int64 {
+	if ended.peakRSS <= launcherPeak {
+		return 0
+	}
+	return ended.peakRSS
+}
+
+// usage fills in the stage's CPU time and peak memory, once its processes
+// are all reaped; peak is the largest the launcher saw while it ran.
+func (rn *runner) usage(res *Result, cpuBefore time.Duration, peak int64) {
+	res.CPUTimeMS = (childrenCPU() - cpuBefore).Milliseconds()
+	res.MemoryPeakKiB = maxInt64(peak, rn.reaper.takePeakRSS()) / 1024
 }
 
 // fork starts the stage's argv in workdir with exactly the bundle env, in a
