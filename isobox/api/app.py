@@ -12,6 +12,7 @@ from isobox.api.auth import DOCUMENT_API_KEY, ApiKeyCheck
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.client_limits import ClientLimits
 from isobox.api.errors import install_error_handlers
+from isobox.api.openapi import install_openapi
 from isobox.api.readiness import Readiness
 from isobox.api.routes import execute, health, languages, metrics, piston, runs
 from isobox.backends.base import Backend
@@ -49,6 +50,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app, settings)
     app.state.client_limits = ClientLimits.from_settings(settings)
     app.include_router(health.router)
     for module in (execute, runs, languages, metrics, piston):

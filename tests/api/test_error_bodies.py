@@ -1,23 +1,18 @@
 """A refusal quotes at most a short prefix of what the client sent: a 1 MiB value gets a small
-error body that still names the field (isobox's errors, pydantic's, Piston's)."""
+error body that still names the field (isobox's errors, pydantic's, Piston's). HTTP and
+policy only, so on the fake backend."""
 
 from __future__ import annotations
 
 import pytest
 
-from isobox.settings import Settings
-from tests.helpers.app import api_client
-
-pytestmark = pytest.mark.local
-
 HUGE = "x" * (1024 * 1024)
 SMALL_BODY = 2048
 
 
-@pytest.fixture(scope="module")
-async def client():
-    async with api_client(Settings(backend="local")) as client:
-        yield client
+@pytest.fixture
+def client(fake_client):
+    return fake_client
 
 
 @pytest.mark.parametrize(

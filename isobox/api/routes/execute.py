@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
+from isobox.api.openapi import errors
 from isobox.api.responses import execute_response
 from isobox.models import ExecutionRequest
-from isobox.wire import ErrorResponse, ExecuteResponse
+from isobox.wire import ExecuteResponse
 
 router = APIRouter(tags=["execute"])
 T = TypeVar("T")
@@ -29,16 +30,7 @@ class ClientGone(Exception):
     "/execute",
     dependencies=[Depends(limit_client)],
     response_model=ExecuteResponse,
-    responses={
-        400: {"model": ErrorResponse, "description": "The body is not JSON."},
-        413: {"model": ErrorResponse, "description": "Code, files, stdin or body too large."},
-        429: {"model": ErrorResponse, "description": "This client's rate or in-flight limit."},
-        422: {"model": ErrorResponse, "description": "A field is missing, mistyped or refused."},
-        503: {
-            "model": ErrorResponse,
-            "description": "Backend down, or every slot and the queue full.",
-        },
-    },
+    responses=errors(400, 401, 413, 422, 429, 503),
 )
 async def execute(
     body: ExecutionRequest, service: ServiceDep, request: Request

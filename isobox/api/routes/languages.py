@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from isobox.api.deps import ServiceDep
+from isobox.api.openapi import errors
 from isobox.wire import LanguageInfo, LanguagesResponse
 
 router = APIRouter(tags=["languages"])
 
 
-@router.get("/languages", response_model=LanguagesResponse)
+@router.get("/languages", response_model=LanguagesResponse, responses=errors(401))
 async def languages(service: ServiceDep) -> LanguagesResponse:
     """Languages the configured backend can run, with versions, aliases and main file names."""
     return LanguagesResponse(

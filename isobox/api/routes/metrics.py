@@ -6,11 +6,19 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from isobox.api.deps import ServiceDep
+from isobox.api.openapi import errors
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **errors(401),
+    },
+)
 async def metrics(service: ServiceDep) -> Response:
     """Executions by language, backend and outcome; queue, run, start-up and program latency;
     runs in flight; output bytes."""

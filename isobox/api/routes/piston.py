@@ -17,8 +17,10 @@ from fastapi.responses import JSONResponse
 from isobox.api import piston
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
+from isobox.api.openapi import errors
 from isobox.api.routes.execute import CLIENT_CLOSED_REQUEST, ClientGone, unless_client_leaves
 from isobox.errors import PolicyError, RequestProblem, excerpt
+from isobox.wire import ErrorResponse
 
 PISTON_EXAMPLE = {
     "language": "python",
@@ -32,10 +34,16 @@ PISTON_EXAMPLE = {
 
 
 router = APIRouter(prefix="/api/v2", tags=["piston"])
+# Piston's own refusals have Piston's body; the key check, client limits and service failures
+# (and a body over the server's cap) have isobox's.
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": piston.PistonMessage, "description": "Piston would refuse it too."},
-    413: {"model": piston.PistonMessage, "description": "Code, files, stdin or body too large."},
+    413: {
+        "model": piston.PistonMessage | ErrorResponse,
+        "description": "Code, files, stdin or body too large.",
+    },
     415: {"model": piston.PistonMessage, "description": "The body is not declared JSON."},
+    **errors(401, 429, 503),
 }
 
 
@@ -46,7 +54,10 @@ def _message(status: int, message: str) -> JSONResponse:
 
 # Piston (Express) also answers with a trailing slash, and some clients send one.
 @router.get(
-    "/runtimes", response_model=list[piston.PistonRuntime], response_model_exclude_unset=True
+    "/runtimes",
+    response_model=list[piston.PistonRuntime],
+    response_model_exclude_unset=True,
+    responses=errors(401),
 )
 @router.get("/runtimes/", include_in_schema=False, response_model_exclude_unset=True)
 async def runtimes(service: ServiceDep) -> list[piston.PistonRuntime]:
@@ -72,7 +83,12 @@ async def execute(
     request: Request,
     service: ServiceDep,
     body: Annotated[
-        Any, Body(description="A Piston v2 execute request.", examples=[PISTON_EXAMPLE])
+        Any,
+        Body(
+            description="A Piston v2 execute request: a JSON object.",
+            examples=[PISTON_EXAMPLE],
+            json_schema_extra={"type": "object"},
+        ),
     ] = None,
 ) -> piston.PistonExecuteResponse | Response:
     """Run a Piston v2 execute request: `{language, version, files, stdin, args, limits}`.

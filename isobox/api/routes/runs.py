@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from isobox.api.client_limits import admit_client
 from isobox.api.deps import ClientDep
+from isobox.api.openapi import errors
 from isobox.api.responses import run_response
 from isobox.models import ExecutionRequest
 from isobox.runs import RunStore
 from isobox.runstate import RunState
-from isobox.wire import ErrorResponse, RunResponse
+from isobox.wire import RunResponse
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -22,9 +23,9 @@ def get_runs(request: Request) -> RunStore:
 
 
 RunsDep = Annotated[RunStore, Depends(get_runs)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "No such run (or it expired)."}
-}
+# 422 is listed so that FastAPI's default body for it (not isobox's) is not; 503: the
+# coderun backend's API server did not answer.
+ONE_RUN = errors(401, 404, 422, 503)
 
 
 def _found(state: RunState | None) -> RunState:
@@ -37,7 +38,7 @@ def _found(state: RunState | None) -> RunState:
     "",
     status_code=202,
     response_model=RunResponse,
-    responses={422: {"model": ErrorResponse}, 413: {"model": ErrorResponse}},
+    responses=errors(400, 401, 413, 422, 429, 503),
 )
 async def submit_run(
     body: ExecutionRequest,
@@ -53,13 +54,13 @@ async def submit_run(
     return run_response(await runs.submit(body, client, idempotency_key, on_end=release))
 
 
-@router.get("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
+@router.get("/{run_id}", response_model=RunResponse, responses=ONE_RUN)
 async def get_run(run_id: str, runs: RunsDep, client: ClientDep) -> RunResponse:
     """The run's status and, when it has ended, the same result as `POST /execute`."""
     return run_response(_found(await runs.get(run_id, client)))
 
 
-@router.delete("/{run_id}", response_model=RunResponse, responses=NOT_FOUND)
+@router.delete("/{run_id}", response_model=RunResponse, responses=ONE_RUN)
 async def cancel_run(run_id: str, runs: RunsDep, client: ClientDep) -> RunResponse:
     """Stop the run and remove its sandbox; an ended run is left as it is. In coderun mode the
     answer is "cancelled" once the operator confirms (waited for briefly), else "running"
