@@ -49,10 +49,10 @@ def test_a_client_disconnect_removes_the_sandbox(server):
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{url}/execute", json=SLOW, timeout=httpx.Timeout(6, connect=5))
     wait_until(
-        lambda: not leaks.sandboxes(backend, since),
+        lambda: not leaks.run_sandboxes(backend, "sleep 25", since),
         30,
         "the sandbox to be removed",
-        detail=lambda: leaks.sandboxes(backend, since),
+        detail=lambda: leaks.run_sandboxes(backend, "sleep 25", since),
     )
 
 
@@ -72,14 +72,14 @@ def test_a_server_shutdown_removes_the_sandbox(server):
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: leaks.sandboxes(backend, since), 60, "the run to start")
+        wait_until(lambda: leaks.run_sandboxes(backend, "sleep 25", since), 60, "the run to start")
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)  # the run would take 25 s: it is stopped, not awaited
         wait_until(
-            lambda: not leaks.sandboxes(backend, since),
+            lambda: not leaks.run_sandboxes(backend, "sleep 25", since),
             30,
             "the sandbox to be removed",
-            detail=lambda: leaks.sandboxes(backend, since),
+            detail=lambda: leaks.run_sandboxes(backend, "sleep 25", since),
         )
     finally:
         stop_process(client)

@@ -61,7 +61,7 @@ def test_a_real_stray_bubblewrap_is_reported():
     since = time.time() - 1
     seconds = f"120.{uuid.uuid4().int % 10**6}"  # marks both of bwrap's processes
     sandbox = ["--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid"]
-    process = subprocess.Popen(["bwrap", *sandbox, "sleep", seconds])
+    process = subprocess.Popen(["bwrap", *sandbox, "sleep", seconds], start_new_session=True)
 
     def planted() -> list[str]:
         return [line for line in leaks.sandbox_processes(since) if seconds in line]
@@ -69,7 +69,9 @@ def test_a_real_stray_bubblewrap_is_reported():
     try:
         wait_until(lambda: reported(planted(), process.pid), 10, "bwrap to be reported")
     finally:
-        stop_process(process)
+        # bwrap's inner processes outlive a terminated outer one: kill its whole group.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     wait_until(lambda: not planted(), 10, "bwrap to be gone", detail=planted)
 
 

@@ -15,6 +15,8 @@ from tests.helpers.app import api_client
 from tests.helpers.backends import BACKENDS, backend_settings
 from tests.helpers.wait import wait_until
 
+PROGRAM = "sleep 25.7"
+
 
 @pytest.fixture(params=[backend for backend in BACKENDS if backend.id != "coderun"])
 async def runs(request):
@@ -27,21 +29,22 @@ async def runs(request):
 
 async def test_cancel_stops_the_run_and_removes_its_sandbox(runs):
     since = time.time()
-    submitted = await runs.post(
-        "/runs", json={"language": "bash", "code": "sleep 25.7", "timeout": 30}
-    )
+    submitted = await runs.post("/runs", json={"language": "bash", "code": PROGRAM, "timeout": 30})
     assert submitted.status_code == 202, submitted.text
     run_id = submitted.json()["run_id"]
     await asyncio.to_thread(
-        wait_until, lambda: leaks.sandboxes(runs.backend_name, since), 60, "the sandbox"
+        wait_until,
+        lambda: leaks.run_sandboxes(runs.backend_name, PROGRAM, since),
+        60,
+        "the sandbox",
     )
     cancelled = await runs.delete(f"/runs/{run_id}")
     assert cancelled.json()["status"] == "cancelled"
     assert (await runs.get(f"/runs/{run_id}")).json()["status"] == "cancelled"
     await asyncio.to_thread(
         wait_until,
-        lambda: not leaks.sandboxes(runs.backend_name, since),
+        lambda: not leaks.run_sandboxes(runs.backend_name, PROGRAM, since),
         30,
         "the sandbox to be removed",
-        detail=lambda: leaks.sandboxes(runs.backend_name, since),
+        detail=lambda: leaks.run_sandboxes(runs.backend_name, PROGRAM, since),
     )

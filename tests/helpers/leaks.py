@@ -257,15 +257,26 @@ def temp_dirs(before: set[str]) -> list[str]:
     ]
 
 
-# One backend's sandboxes
+# One run's sandbox
 
 
-def sandboxes(backend: str, since: float | None = None) -> list[str]:
-    """The sandboxes of `backend` on this host or cluster now (made at or after `since`)."""
-    if backend == "local":
-        return sandbox_processes(since)
-    if backend == "docker":
-        return sandbox_containers(since)
+def program_processes(program: str, proc: Path = Path("/proc")) -> list[str]:
+    """Processes whose command line contains `program` (a run's own command, e.g. a sleep of
+    an unusual length), as `pgrep -f` finds them; a runc sandbox's processes show on the host."""
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            command = " ".join(_argv(entry))
+            if program in command:
+                found.append(f"process {entry.name}: {command[:200]}")
+    return found
+
+
+def run_sandboxes(backend: str, program: str, since: float | None = None) -> list[str]:
+    """What is left of the run of `program` on `backend`: its processes (local, docker; warm
+    pool sandboxes waiting for a run are not it), or sandbox pods made since `since`."""
+    if backend in {"local", "docker"}:
+        return program_processes(program)
     if backend in {"kubernetes", "coderun"}:
         return sandbox_pods(since)
     raise ValueError(f"no sandboxes known for backend {backend!r}")
