@@ -70,8 +70,8 @@ def serve(host: str | None, port: int | None, backend: str | None) -> None:
 
 
 def operator() -> None:
-    from isobox.kubernetes.operator import run_operator
     from isobox.logs import configure_logging
+    from isobox.operator import run_operator
 
     settings = _settings({})
     configure_logging(settings.log_level)

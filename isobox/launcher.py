@@ -66,11 +66,13 @@ def bundle_document(
         else {
             "command": compile_command,
             "timeout_ms": int(limits.compile_timeout_s * 1000),
+            "cpu_time_ms": int(limits.compile_cpu_time_s * 1000),
             "memory_bytes": _stage_memory_bytes(limits.compile_memory_mib, sandbox_mib),
         },
         "command": command or spec.run_command,
         "stdin_b64": base64.b64encode(spec.stdin).decode(),
         "timeout_ms": int(limits.timeout_s * 1000),
+        "cpu_time_ms": int(limits.cpu_time_s * 1000),
         "memory_bytes": _stage_memory_bytes(limits.memory_mib, sandbox_mib),
         "output_limit": limits.output_bytes,
         "env": {**SANDBOX_ENV, **spec.language.env},
@@ -196,6 +198,9 @@ def _stage_result(stage: _Stage) -> StageResult:
         stdout_truncated=stage.stdout.truncated or bool(report.get("stdout_truncated", False)),
         stderr_truncated=stage.stderr.truncated or bool(report.get("stderr_truncated", False)),
         duration_ms=int(report.get("duration_ms", 0)),
+        cpu_time_ms=int(report.get("cpu_time_ms", 0)),
+        memory_peak_kib=int(report.get("memory_peak_kib", 0)),
+        cpu_time_exceeded=bool(report.get("cpu_time_exceeded", False)),
     )
 
 

@@ -45,6 +45,17 @@ class ExecutionRequest(BaseModel):
         int | None,
         Field(description="Memory limit of the compile step in MiB (compiled languages)."),
     ] = None
+    cpu_time: Annotated[
+        float | None,
+        Field(
+            description="CPU-time limit of the program in seconds, over its whole process "
+            "tree (besides the wall-clock `timeout`); unset: none."
+        ),
+    ] = None
+    compile_cpu_time: Annotated[
+        float | None,
+        Field(description="CPU-time limit of the compile step in seconds; unset: none."),
+    ] = None
 
 
 class StageResult(BaseModel):
@@ -59,6 +70,15 @@ class StageResult(BaseModel):
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     duration_ms: int = 0
+    cpu_time_ms: Annotated[
+        int, Field(description="User + system CPU of the stage's whole process tree.")
+    ] = 0
+    memory_peak_kib: Annotated[
+        int, Field(description="Peak resident memory of the stage's process tree, KiB.")
+    ] = 0
+    cpu_time_exceeded: Annotated[
+        bool, Field(description="The stage went past its CPU-time limit (`cpu_time`).")
+    ] = False
 
 
 class RunResult(StageResult):

@@ -84,7 +84,7 @@ def stage_failed(stage: StageResult) -> bool:
 
 
 def stage_ending(stage: StageResult) -> Ending:
-    if stage.timed_out:
+    if stage.timed_out or stage.cpu_time_exceeded:
         return Ending.TIMEOUT
     if stage.oom_killed:
         return Ending.OOM
@@ -96,6 +96,40 @@ def ending(result: RunResult) -> Ending:
     if result.compile is not None and stage_failed(result.compile):
         return Ending.ERROR
     return stage_ending(result)
+
+
+class Verdict(StrEnum):
+    """A judge's word for a result (`RunResult.verdict`); `wrong_answer` needs an expected
+    output to compare with, `internal_error` is a run isobox could not carry out."""
+
+    ACCEPTED = "accepted"
+    WRONG_ANSWER = "wrong_answer"
+    TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
+    MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
+    OUTPUT_LIMIT_EXCEEDED = "output_limit_exceeded"
+    RUNTIME_ERROR = "runtime_error"
+    COMPILATION_ERROR = "compilation_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+VERDICT_OF_ENDING = {
+    Ending.TIMEOUT: Verdict.TIME_LIMIT_EXCEEDED,
+    Ending.OOM: Verdict.MEMORY_LIMIT_EXCEEDED,
+    Ending.ERROR: Verdict.RUNTIME_ERROR,
+}
+
+
+def verdict(result: RunResult) -> Verdict:
+    """The ending in a judge's words; output cut at the limit is output_limit_exceeded
+    (the program ran on, but a judge cannot check what it printed)."""
+    if result.compile is not None and stage_failed(result.compile):
+        return Verdict.COMPILATION_ERROR
+    end = ending(result)
+    if end is not Ending.OK:
+        return VERDICT_OF_ENDING[end]
+    if result.stdout_truncated or result.stderr_truncated:
+        return Verdict.OUTPUT_LIMIT_EXCEEDED
+    return Verdict.ACCEPTED
 
 
 def phase_of(result: RunResult) -> Phase:

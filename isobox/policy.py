@@ -148,7 +148,16 @@ def _limits(request: ExecutionRequest, settings: Settings) -> Limits:
             min(settings.compile_memory_mib, settings.max_memory_mib),
             settings,
         ),
+        cpu_time_s=_cpu_seconds("cpu_time", request.cpu_time, settings.max_timeout_s),
+        compile_cpu_time_s=_cpu_seconds(
+            "compile_cpu_time", request.compile_cpu_time, settings.max_compile_timeout_s
+        ),
     )
+
+
+def _cpu_seconds(field: str, asked: float | None, maximum: float) -> float:
+    """A CPU-time limit (0: none); never above the wall-clock maximum, which bounds it anyway."""
+    return 0.0 if asked is None else _seconds(field, asked, 0.0, maximum)
 
 
 def _seconds(field: str, asked: float | None, default: float, maximum: float) -> float:

@@ -20,6 +20,9 @@ class Limits(BaseModel):
     scratch_mib: int
     compile_timeout_s: float
     compile_memory_mib: int
+    cpu_time_s: float = 0.0
+    """CPU-time limit of the run stage over its process tree; 0: none."""
+    compile_cpu_time_s: float = 0.0
 
     def sandbox_memory_mib(self, compiles: bool) -> int:
         """The memory of the whole sandbox: enough for its largest stage.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from isobox.models import RunResult
-from isobox.outcome import RunStatus
+from isobox.outcome import RunStatus, Verdict, verdict
 
 
 class ExecuteResponse(RunResult):
@@ -23,6 +23,15 @@ class ExecuteResponse(RunResult):
     ]
     language: Annotated[str, Field(description="Canonical name of the language that ran.")]
     backend: Annotated[str, Field(description="Backend that ran it.")]
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="accepted, time_limit_exceeded (CPU or wall clock), memory_limit_exceeded, "
+        "runtime_error (signal or exit code), output_limit_exceeded, compilation_error: how "
+        "the run ended in a judge's words, the same on every backend and endpoint."
+    )
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self)
 
 
 class RunResponse(BaseModel):

@@ -548,3 +548,16 @@ func TestStageMemoryPeakCaughtAfterAQuickExit(t *testing.T) {
 	o := runBundle(t, b, 65536)
 	expect(t, "oom_killed", o.result(t, "run")["oom_killed"], true)
 }
+
+func TestStageMemoryLimitKillsTheLargestProcessLikeTheKernel(t *testing.T) {
+	// A child grows past the stage's own 24 MiB; the parent survives it and exits 0,
+	// as it would when the kernel's OOM killer takes the child at a cgroup limit.
+	script := "sh -c 'x=$(head -c 60000000 /dev/zero | tr \"\\0\" a); echo ${#x}'; echo parent $?"
+	b := shBundle(script)
+	b["memory_bytes"] = 24 << 20
+	o := runBundle(t, b, 65536)
+	r := o.result(t, "run")
+	expect(t, "exit_code", r["exit_code"], float64(0))
+	expect(t, "oom_killed", r["oom_killed"], true)
+	expect(t, "parent saw its child killed", o.out("o"), "parent 137\n")
+}

@@ -69,6 +69,7 @@ func (rn *runner) run(st stage) Result {
 	ended, why := rn.wait(pid, done, st, dog.over)
 	res.DurationMS = time.Since(start).Milliseconds()
 	sampledPeak := dog.stop()
+	ownLimitKills := dog.oomKills
 	killAll(pid) // the run is over when its main process exits: no leftovers
 	drain(&copiers, pipes.outR, pipes.errR)
 	rn.reaper.settle(drainGrace)
@@ -78,11 +79,13 @@ func (rn *runner) run(st stage) Result {
 	ws := ended.status
 	res.setStatus(ws)
 	res.TimedOut = why == killedTimeout
-	kernelOOM := why == notKilled && diedOfSIGKILL(ws) && oomBefore >= 0 && readOOMKills() > oomBefore
+	// Any OOM kill in the sandbox's cgroup during the stage, whichever process
+	// it took: a program that outlives its child's OOM kill still hit the limit.
+	kernelOOM := why == notKilled && oomBefore >= 0 && readOOMKills() > oomBefore
 	// A stage can outgrow its own limit and end between two samples of the
 	// watchdog; its peak still tells, as a judge's "memory limit exceeded".
 	peakOver := st.memory > 0 && childPeak > st.memory
-	res.OOMKilled = why == killedOverMemory || kernelOOM || peakOver
+	res.OOMKilled = why == killedOverMemory || kernelOOM || peakOver || ownLimitKills > 0
 	res.CPUTimeExceeded = st.cpu > 0 && (why == killedOverCPU || diedOf(ws, syscall.SIGXCPU) ||
 		millis(res.CPUTimeMS) > st.cpu)
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
@@ -173,10 +176,6 @@ func (rn *runner) startFailed(res Result, stderr *stream, err error) Result {
 	res.ExitCode = &code
 	res.StderrTruncated = stderr.truncated
 	return res
-}
-
-func diedOfSIGKILL(ws syscall.WaitStatus) bool {
-	return diedOf(ws, syscall.SIGKILL)
 }
 
 func diedOf(ws syscall.WaitStatus, sig syscall.Signal) bool {

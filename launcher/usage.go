@@ -45,6 +45,10 @@ type sample struct {
 	// hwm is the largest VmHWM, the peak resident set of one process since
 	// its exec (file pages included, like ru_maxrss).
 	hwm int64
+	// largest is the process using the most memory, the one the kernel's OOM
+	// killer would pick (0: none seen).
+	largest       int
+	largestMemory int64
 	// cpu is the user+system time of the processes and of the children they
 	// reaped themselves; what the launcher reaped is in RUSAGE_CHILDREN.
 	cpu time.Duration
@@ -71,6 +75,9 @@ func sampleStage(pid int) sample {
 		memory, hwm := readMemory(p, buf)
 		s.memory += memory
 		s.hwm = maxInt64(s.hwm, hwm)
+		if memory > s.largestMemory {
+			s.largest, s.largestMemory = p, memory
+		}
 	}
 	return s
 }

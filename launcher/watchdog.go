@@ -1,6 +1,9 @@
 package main
 
-import "time"
+import (
+	"syscall"
+	"time"
+)
 
 // watchdog samples a running stage (see samplePeriod): it keeps the stage's
 // peak memory and reports once the stage goes past its own memory limit or
@@ -11,6 +14,9 @@ type watchdog struct {
 	quit    chan struct{}
 	stopped chan struct{}
 	peak    int64 // bytes; final once stop has returned
+	// oomKills counts processes the stage's own memory limit killed, the way
+	// the kernel's OOM killer would have: final once stop has returned.
+	oomKills int
 }
 
 // record keeps the largest of the samples' sums and of their processes' VmHWM.
@@ -45,7 +51,15 @@ func (w *watchdog) loop(pid int, st stage, cpuBase time.Duration, rp *reaper) {
 		// RUSAGE_CHILDREN half-way through the look.
 		rp.locked(func() { reaped, s = childrenCPU()-cpuBase, sampleStage(pid) })
 		w.record(s)
-		if why := st.over(s.memory, reaped+s.cpu); why != notKilled {
+		why := st.over(s.memory, reaped+s.cpu)
+		if why == killedOverMemory && s.largest != 0 && s.largest != pid {
+			// As the kernel would at the sandbox's own limit: the largest process
+			// goes, the stage lives on (a parent may survive its child's OOM).
+			syscall.Kill(s.largest, syscall.SIGKILL)
+			w.oomKills++
+			continue
+		}
+		if why != notKilled {
 			w.over <- why
 			return
 		}

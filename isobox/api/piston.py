@@ -85,8 +85,8 @@ class PistonStage(BaseModel):
             "over the output limit; null when all went well."
         ),
     ]
-    memory: Annotated[int | None, Field(description="Peak bytes; isobox does not measure it.")]
-    cpu_time: Annotated[float | None, Field(description="isobox does not measure it.")]
+    memory: Annotated[int | None, Field(description="Peak resident bytes of the stage's tree.")]
+    cpu_time: Annotated[float | None, Field(description="CPU ms of the stage's process tree.")]
     wall_time: Annotated[int | None, Field(description="Milliseconds the stage ran.")]
 
 
@@ -158,9 +158,8 @@ def find_runtime(languages: Iterable[Language], name: str, selector: str) -> Lan
 def parse_execute(body: Any, languages: Sequence[Language]) -> PistonJob:
     """Check a Piston execute body in Piston's order, with its messages, and translate it.
 
-    Fields isobox has no equivalent for are accepted and ignored: `run_cpu_time` and
-    `compile_cpu_time` (isobox limits CPU cores, not CPU time). Unknown fields are ignored, as
-    Piston ignores them.
+    `run_cpu_time` and `compile_cpu_time` (ms) are CPU-time limits over the stage's process
+    tree, as isobox's `cpu_time`. Unknown fields are ignored, as Piston ignores them.
     """
     fields = body if isinstance(body, dict) else {}
     language_name = _required_string(fields, "language")
@@ -187,6 +186,8 @@ def parse_execute(body: Any, languages: Sequence[Language]) -> PistonJob:
         memory=_mebibytes(limits["run_memory_limit"]),
         compile_timeout=_seconds(limits["compile_timeout"]),
         compile_memory=_mebibytes(limits["compile_memory_limit"]),
+        cpu_time=_seconds(limits["run_cpu_time"]),
+        compile_cpu_time=_seconds(limits["compile_cpu_time"]),
     )
     return PistonJob(request, main_index, tuple(extra_indices))
 
@@ -338,8 +339,8 @@ def stage(result: StageResult) -> PistonStage:
         signal="SIGKILL" if result.timed_out else result.signal,
         message=message,
         status=status,
-        memory=None,
-        cpu_time=None,
+        memory=result.memory_peak_kib * 1024,
+        cpu_time=result.cpu_time_ms,
         wall_time=result.duration_ms,
     )
 

@@ -9,22 +9,29 @@ namespace lacks its deny-all NetworkPolicy (fail closed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
 
 from isobox.backends.base import SandboxBackend
 from isobox.errors import BackendUnavailable, SandboxError
+from isobox.ids import new_run_id
 from isobox.kubernetes import manifests
 from isobox.kubernetes.client import ApiCaller, load_api_client, read_sandbox_log
 from isobox.kubernetes.pod_status import PodOutcome, pod_end, pod_outcome
 from isobox.kubernetes.watcher import ObjectWatcher
-from isobox.launcher import FrameDecoder, sandbox_result
+from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, sandbox_result
 from isobox.models import RunResult
+from isobox.sandbox import POOL_LABEL, POOL_OWNER_LABEL
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -33,7 +40,10 @@ log = logging.getLogger(__name__)
 # Sandbox pods this backend did not delete (its process was killed) are removed this long
 # after they finished, by whichever instance runs the janitor.
 ORPHAN_AGE_S = 300
-JANITOR_INTERVAL_S = 60
+JANITOR_INTERVAL_S = 30
+READY_FRAME = "w ready"
+READY_POLL_S = 0.1
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # Pods a CodeRun owns belong to the operator; the janitor leaves them alone.
 DIRECT_POD_SELECTOR = f"{manifests.SANDBOX_SELECTOR},!{manifests.CODERUN_LABEL}"
 
@@ -46,12 +56,17 @@ class PodSandbox:
     pod: dict[str, Any]
     outcome: asyncio.Future[PodOutcome] | None = None
     started: float = 0.0
+    warm_memory_mib: int | None = None
+    """Set for a pooled pod: the memory it was shaped with."""
+    attached: Any = None
+    """A warm run's attach stream: the bundle went in on its stdin, the frames come out."""
 
 
 class KubernetesBackend(SandboxBackend[PodSandbox]):
     """Runs programs as sandbox Pods in `settings.kubernetes_namespace`."""
 
     name = "kubernetes"
+    supports_warm_pool = True
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -63,6 +78,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         self._janitor: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
         self.runtime = settings.kubernetes_runtime_class or "runc"
+        self._owner = pool_owner()
 
     async def start(self) -> None:
         api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
@@ -139,9 +155,53 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             ) from error
 
     async def deliver(self, sandbox: PodSandbox, spec: RunSpec) -> None:
-        """Nothing to do: a cold pod carries its bundle in its environment."""
+        """A cold pod carries its bundle in its environment; a warm one gets it on its stdin
+        through the attach subresource, whose stdout then carries the run's frames."""
+        if sandbox.warm_memory_mib is None:
+            return
+        line = bundle_line(
+            spec,
+            max_processes=spec.limits.pids if self._settings.kubernetes_per_run_uid else 0,
+            sandbox_memory_mib=sandbox.warm_memory_mib,
+        )
+        sandbox.started = time.monotonic()
+        try:
+            sandbox.attached = await self._call(self._attach_and_send, sandbox.name, line)
+        except Exception as error:
+            raise SandboxError(f"the warm pod did not take its bundle: {error}") from error
+
+    def _attach_and_send(self, name: str, line: bytes) -> Any:
+        attached = stream(
+            self._api().connect_get_namespaced_pod_attach,
+            name,
+            self._namespace,
+            container=manifests.CONTAINER_NAME,
+            stdin=True,
+            stdout=True,
+            stderr=False,
+            tty=False,
+            _preload_content=False,
+            binary=True,
+        )
+        attached.write_stdin(line)
+        return attached
 
     async def collect(self, sandbox: PodSandbox, spec: RunSpec) -> RunResult:
+        if sandbox.attached is not None:
+            decoder = FrameDecoder(spec.limits.output_bytes)
+            limit_s = manifests.active_deadline_seconds(spec) + 0.0
+            ended = await self._call(_read_attached, sandbox.attached, decoder, limit_s)
+            sandbox.attached = None
+            if decoder.has_report() or decoder.launcher_error:
+                # The launcher's own report, as it happened; no wait for the kubelet's status.
+                result = sandbox_result(decoder, SandboxEnd(deadline_hit=not ended))
+                duration_ms = result.duration_ms or int((time.monotonic() - sandbox.started) * 1000)
+                return result.model_copy(
+                    update={"duration_ms": duration_ms, "runtime": self.runtime}
+                )
+        return await self._collect_from_status(sandbox, spec)
+
+    async def _collect_from_status(self, sandbox: PodSandbox, spec: RunSpec) -> RunResult:
         assert sandbox.outcome is not None, "provision starts watching"
         outcome = await self._await_outcome(sandbox.outcome, spec)
         if outcome.kind == "failed_to_start":
@@ -177,7 +237,57 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
                 f"the sandbox pod did not finish within {limit:.0f} s (not schedulable?)"
             ) from error
 
+    def idle_sandbox(self, shape: RunSpec) -> PodSandbox:
+        sandbox_id = new_run_id()
+        pod = manifests.pool_pod(
+            shape,
+            self._namespace,
+            sandbox_id,
+            self._owner,
+            max_idle_s=self._settings.pool_max_idle_s * 1.25,
+            image_pull_policy=self._settings.kubernetes_image_pull_policy,
+            isolation_wait_s=self._settings.kubernetes_isolation_wait_s,
+            runtime_class=self._settings.kubernetes_runtime_class,
+            per_run_uid=self._settings.kubernetes_per_run_uid,
+        )
+        sandbox = PodSandbox(pod["metadata"]["name"], pod)
+        sandbox.warm_memory_mib = shape.sandbox_memory_mib
+        return sandbox
+
+    async def provision_idle(self, sandbox: PodSandbox, shape: RunSpec, max_idle_s: float) -> None:
+        await self.provision(sandbox, shape)
+        limit = (
+            self._settings.kubernetes_start_timeout_s + self._settings.kubernetes_isolation_wait_s
+        )
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if sandbox.outcome is not None and sandbox.outcome.done():
+                raise SandboxError(f"the warm pod {sandbox.name} ended before it was ready")
+            if await self._call(self._said_ready, sandbox.name):
+                return
+            await asyncio.sleep(READY_POLL_S)
+        raise SandboxError(f"the warm pod {sandbox.name} was not ready within {limit:.0f} s")
+
+    def _said_ready(self, name: str) -> bool:
+        try:
+            log_text = self._api().read_namespaced_pod_log(
+                name, self._namespace, container=manifests.CONTAINER_NAME, limit_bytes=4096
+            )
+        except ApiException as error:
+            if error.status in {400, 404}:  # not started yet
+                return False
+            raise
+        return READY_FRAME in str(log_text)
+
+    def alive(self, sandbox: PodSandbox) -> bool:
+        # The watch tells of a pod that ended or was deleted while idle; no API call here.
+        return sandbox.outcome is not None and not sandbox.outcome.done()
+
     async def destroy(self, sandbox: PodSandbox) -> None:
+        if sandbox.attached is not None:
+            with contextlib.suppress(Exception):
+                sandbox.attached.close()
+            sandbox.attached = None
         if self._watcher is not None:
             self._watcher.forget(sandbox.name)
         try:
@@ -209,6 +319,9 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         now = time.time()
         for pod in pods.items:
             metadata: Any = pod.metadata
+            if (metadata.labels or {}).get(POOL_LABEL):
+                self._sweep_pool_pod(pod)
+                continue
             deadline = getattr(pod.spec, "active_deadline_seconds", None) or 0
             age = now - metadata.creation_timestamp.timestamp()
             if age > deadline + self._settings.kubernetes_start_timeout_s + ORPHAN_AGE_S:
@@ -220,6 +333,37 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
                     if error.status != 404:
                         log.warning("cannot delete orphan pod %s: %s", metadata.name, error.reason)
 
+    def _sweep_pool_pod(self, pod: Any) -> None:
+        """Delete a warm pod that ended unused, or whose owner (another isobox instance) is
+        gone: a crashed or scaled-down replica's pool does not outlive it by more than a
+        sweep interval of any replica."""
+        owner = (pod.metadata.annotations or {}).get(POOL_OWNER_LABEL, "")
+        ended = getattr(pod.status, "phase", "") in {"Succeeded", "Failed"}
+        if owner == self._owner.name and not ended:
+            return
+        if ended or self._owner_is_gone(owner):
+            try:
+                self._api().delete_namespaced_pod(
+                    str(pod.metadata.name), self._namespace, grace_period_seconds=0
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    log.warning("cannot delete warm pod %s: %s", pod.metadata.name, error.reason)
+
+    def _owner_is_gone(self, owner: str) -> bool:
+        kind, _, rest = owner.partition("/")
+        if kind == "host":
+            host, _, pid = rest.rpartition("/")
+            mine = host == socket.gethostname()
+            return mine and pid.isdigit() and not Path(f"/proc/{pid}").exists()
+        if kind == "pod":
+            namespace, _, name = rest.partition("/")
+            try:
+                self._api().read_namespaced_pod(name, namespace)
+            except ApiException as error:
+                return bool(error.status == 404)
+        return False
+
     async def close(self) -> None:
         # Runs cancelled by the shutdown may not have reached their own clean-up yet.
         await asyncio.gather(
@@ -230,3 +374,31 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         if self._watcher is not None:
             self._watcher.stop()
         self._call.close()
+
+
+def _read_attached(attached: Any, decoder: FrameDecoder, limit_s: float) -> bool:
+    """Feed the attach stream's stdout to `decoder` until the launcher exits (the stream
+    closes: True) or `limit_s` passes (False)."""
+    deadline = time.monotonic() + limit_s
+    try:
+        while attached.is_open() and time.monotonic() < deadline:
+            attached.update(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+            if attached.peek_stdout():
+                chunk = attached.read_stdout()
+                decoder.feed(chunk if isinstance(chunk, bytes) else chunk.encode())
+        if attached.peek_stdout():
+            chunk = attached.read_stdout()
+            decoder.feed(chunk if isinstance(chunk, bytes) else chunk.encode())
+        return not attached.is_open() or time.monotonic() < deadline
+    finally:
+        attached.close()
+
+
+def pool_owner() -> manifests.PoolOwner:
+    """This instance, as its pool pods name it: its own Pod in a cluster (HOSTNAME is the pod
+    name there), else this host and process."""
+    namespace_file = Path(SERVICE_ACCOUNT_NAMESPACE)
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and namespace_file.exists():
+        namespace = namespace_file.read_text().strip()
+        return manifests.PoolOwner(f"pod/{namespace}/{socket.gethostname()}")
+    return manifests.PoolOwner(f"host/{socket.gethostname()}/{os.getpid()}")

@@ -49,6 +49,10 @@ def spec_from_run(spec: RunSpec) -> dict[str, Any]:
         "timeoutSeconds": spec.limits.timeout_s,
         "memoryMiB": spec.limits.memory_mib,
     }
+    if spec.limits.cpu_time_s:
+        fields["cpuTimeSeconds"] = spec.limits.cpu_time_s
+    if spec.compile_command is not None and spec.limits.compile_cpu_time_s:
+        fields["compileCpuTimeSeconds"] = spec.limits.compile_cpu_time_s
     if spec.compile_command is not None:
         fields["compileTimeoutSeconds"] = spec.limits.compile_timeout_s
         fields["compileMemoryMiB"] = spec.limits.compile_memory_mib
@@ -73,6 +77,8 @@ def request_from_spec(spec: dict[str, Any]) -> ExecutionRequest:
         memory=spec.get("memoryMiB"),
         compile_timeout=spec.get("compileTimeoutSeconds"),
         compile_memory=spec.get("compileMemoryMiB"),
+        cpu_time=spec.get("cpuTimeSeconds"),
+        compile_cpu_time=spec.get("compileCpuTimeSeconds"),
     )
 
 
@@ -87,6 +93,9 @@ def _stage_status(stage: StageResult) -> dict[str, Any]:
         "stdoutTruncated": stage.stdout_truncated,
         "stderrTruncated": stage.stderr_truncated,
         "durationMs": stage.duration_ms,
+        "cpuTimeMs": stage.cpu_time_ms,
+        "memoryPeakKiB": stage.memory_peak_kib,
+        "cpuTimeExceeded": stage.cpu_time_exceeded,
     }
 
 
@@ -113,6 +122,9 @@ def _stage_from_status(status: dict[str, Any]) -> StageResult:
         stdout_truncated=bool(status.get("stdoutTruncated", False)),
         stderr_truncated=bool(status.get("stderrTruncated", False)),
         duration_ms=int(status.get("durationMs") or 0),
+        cpu_time_ms=int(status.get("cpuTimeMs") or 0),
+        memory_peak_kib=int(status.get("memoryPeakKiB") or 0),
+        cpu_time_exceeded=bool(status.get("cpuTimeExceeded", False)),
     )
 
 

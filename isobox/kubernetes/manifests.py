@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from isobox.launcher import bundle_environment
@@ -16,6 +17,8 @@ from isobox.outcome import Phase
 from isobox.sandbox import (
     LANGUAGE_LABEL,
     LAUNCHER_PATH,
+    POOL_LABEL,
+    POOL_OWNER_LABEL,
     RUN_ID_LABEL,
     SANDBOX_UID,
     TMP_MIB,
@@ -75,31 +78,120 @@ def sandbox_pod(
     on a shared uid it would count every sandbox on the node): a fork bomb is contained even
     where the kubelet has no podPidsLimit.
     """
-    limits = spec.limits
     uid = run_uid(spec.run_id) if per_run_uid else SANDBOX_UID
     bundle = bundle_environment(
         spec,
         isolation_probes=ISOLATION_PROBES if isolation_wait_s > 0 else [],
         isolation_wait_s=isolation_wait_s,
-        max_processes=limits.pids if per_run_uid else 0,
+        max_processes=spec.limits.pids if per_run_uid else 0,
     )
+    labels = {RUN_ID_LABEL: spec.run_id, LANGUAGE_LABEL: spec.language.name, **(extra_labels or {})}
+    return _pod(
+        spec,
+        PodShape(pod_name(spec.run_id), namespace, labels, {}, bundle, uid),
+        deadline_s=active_deadline_seconds(spec, isolation_wait_s),
+        image_pull_policy=image_pull_policy,
+        runtime_class=runtime_class,
+    )
+
+
+def pool_pod_name(sandbox_id: str) -> str:
+    return f"isobox-pool-{sandbox_id}"
+
+
+def pool_pod(
+    shape: RunSpec,
+    namespace: str,
+    sandbox_id: str,
+    owner: PoolOwner,
+    *,
+    max_idle_s: float,
+    image_pull_policy: str = "IfNotPresent",
+    isolation_wait_s: float = 30,
+    runtime_class: str = "",
+    per_run_uid: bool = False,
+) -> dict[str, Any]:
+    """A warm sandbox Pod shaped like `shape`: the same security shape, no bundle, its stdin
+    open for the one bundle a run sends through the attach subresource. Its launcher checks
+    isolation first, says `w ready`, and ends itself if no bundle comes within max_idle_s;
+    its deadline allows for that idle time."""
+    env = {
+        "ISOBOX_BUNDLE_WAIT_MS": str(int(max_idle_s * 1000)),
+        "ISOBOX_ISOLATION_PROBES": ",".join(ISOLATION_PROBES) if isolation_wait_s > 0 else "",
+        "ISOBOX_ISOLATION_WAIT_MS": str(int(isolation_wait_s * 1000)),
+    }
+    labels = {
+        RUN_ID_LABEL: f"pool-{sandbox_id}",
+        LANGUAGE_LABEL: shape.language.name,
+        POOL_LABEL: shape.language.name,
+        POOL_OWNER_LABEL: owner.label,
+    }
+    uid = run_uid(sandbox_id) if per_run_uid else SANDBOX_UID
+    pod_shape = PodShape(
+        pool_pod_name(sandbox_id), namespace, labels, {POOL_OWNER_LABEL: owner.name}, env, uid
+    )
+    deadline_s = math.ceil(max_idle_s) + active_deadline_seconds(shape, isolation_wait_s)
+    pod = _pod(
+        shape,
+        pod_shape,
+        deadline_s=deadline_s,
+        image_pull_policy=image_pull_policy,
+        runtime_class=runtime_class,
+    )
+    container = pod["spec"]["containers"][0]
+    container.update(stdin=True, stdinOnce=True)
+    return pod
+
+
+@dataclass(frozen=True)
+class PoolOwner:
+    """The isobox instance whose pool a warm pod is: `name` is `pod/<namespace>/<name>` in a
+    cluster, `host/<hostname>/<pid>` outside one; `label` is its label-safe digest."""
+
+    name: str
+
+    @property
+    def label(self) -> str:
+        return hashlib.sha256(self.name.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class PodShape:
+    """What differs between a run's pod and a pool's pod."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    env: dict[str, str]
+    uid: int
+
+
+def _pod(
+    spec: RunSpec,
+    shape: PodShape,
+    *,
+    deadline_s: int,
+    image_pull_policy: str,
+    runtime_class: str,
+) -> dict[str, Any]:
+    limits = spec.limits
+    uid = shape.uid
     memory = f"{spec.sandbox_memory_mib}Mi"
+    metadata: dict[str, Any] = {
+        "name": shape.name,
+        "namespace": shape.namespace,
+        "labels": {**SANDBOX_LABELS, **shape.labels},
+    }
+    if shape.annotations:
+        metadata["annotations"] = dict(shape.annotations)
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": pod_name(spec.run_id),
-            "namespace": namespace,
-            "labels": {
-                **SANDBOX_LABELS,
-                RUN_ID_LABEL: spec.run_id,
-                LANGUAGE_LABEL: spec.language.name,
-                **(extra_labels or {}),
-            },
-        },
+        "metadata": metadata,
         "spec": {
             "restartPolicy": "Never",
-            "activeDeadlineSeconds": active_deadline_seconds(spec, isolation_wait_s),
+            "activeDeadlineSeconds": deadline_s,
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
@@ -123,7 +215,7 @@ def sandbox_pod(
                     "imagePullPolicy": image_pull_policy,
                     "command": [LAUNCHER_PATH],
                     "env": [
-                        *({"name": key, "value": value} for key, value in bundle.items()),
+                        *({"name": key, "value": value} for key, value in shape.env.items()),
                         {
                             "name": NODE_IP_ENV,
                             "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
@@ -274,6 +366,9 @@ def _stage_status_schema() -> dict[str, Any]:
             "stdoutTruncated": {"type": "boolean"},
             "stderrTruncated": {"type": "boolean"},
             "durationMs": {"type": "integer"},
+            "cpuTimeMs": {"type": "integer"},
+            "memoryPeakKiB": {"type": "integer"},
+            "cpuTimeExceeded": {"type": "boolean"},
         },
     }
 
@@ -343,6 +438,8 @@ def coderun_crd() -> dict[str, Any]:
             "memoryMiB": {"type": "integer"},
             "compileTimeoutSeconds": {"type": "number"},
             "compileMemoryMiB": {"type": "integer"},
+            "cpuTimeSeconds": {"type": "number"},
+            "compileCpuTimeSeconds": {"type": "number"},
             "runId": {
                 "type": "string",
                 "maxLength": 40,
@@ -356,6 +453,7 @@ def coderun_crd() -> dict[str, Any]:
         ("Phase", "string", ".status.phase"),
         ("Exit", "integer", ".status.exitCode"),
         ("Duration-ms", "integer", ".status.durationMs"),
+        ("CPU-ms", "integer", ".status.cpuTimeMs"),
         ("Age", "date", ".metadata.creationTimestamp"),
     ]
     return {

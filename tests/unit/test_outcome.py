@@ -7,12 +7,14 @@ from isobox.outcome import (
     Ending,
     Phase,
     RunStatus,
+    Verdict,
     ending,
     exit_status,
     phase_of,
     signal_name,
     signal_number,
     status_of,
+    verdict,
 )
 
 FAILED_COMPILE = StageResult(exit_code=1, stderr="error")
@@ -91,3 +93,32 @@ def test_signal_names_round_trip(name, number):
 
 def test_unknown_signal_name_is_zero():
     assert signal_number("SIGNOPE") == 0
+
+
+VERDICTS = [
+    (RunResult(exit_code=0), Verdict.ACCEPTED),
+    (RunResult(exit_code=0, stdout_truncated=True), Verdict.OUTPUT_LIMIT_EXCEEDED),
+    (RunResult(exit_code=1), Verdict.RUNTIME_ERROR),
+    (RunResult(signal="SIGSEGV"), Verdict.RUNTIME_ERROR),
+    (RunResult(timed_out=True, signal="SIGKILL"), Verdict.TIME_LIMIT_EXCEEDED),
+    (RunResult(exit_code=0, cpu_time_exceeded=True), Verdict.TIME_LIMIT_EXCEEDED),
+    (RunResult(signal="SIGKILL", cpu_time_exceeded=True), Verdict.TIME_LIMIT_EXCEEDED),
+    (RunResult(exit_code=0, oom_killed=True), Verdict.MEMORY_LIMIT_EXCEEDED),
+    (RunResult(compile=FAILED_COMPILE), Verdict.COMPILATION_ERROR),
+]
+
+
+@pytest.mark.parametrize(("result", "expected"), VERDICTS)
+def test_the_verdict_is_the_ending_in_a_judges_words(result, expected):
+    from isobox.wire import ExecuteResponse
+
+    assert verdict(result) is expected
+    answer = ExecuteResponse(**result.model_dump(), run_id="r", language="python", backend="x")
+    assert answer.model_dump(mode="json")["verdict"] == expected
+
+
+def test_a_cpu_time_limit_is_a_timeout_for_every_consumer():
+    result = RunResult(exit_code=None, signal="SIGKILL", cpu_time_exceeded=True)
+    assert ending(result) is Ending.TIMEOUT
+    assert phase_of(result) is Phase.TIMED_OUT
+    assert exit_status(result) == 124

@@ -144,3 +144,25 @@ def test_an_interpreted_language_ignores_the_compile_memory():
 )
 def test_absurd_compile_limits_are_refused_by_field(fields, field):
     assert refusal(language="c", **fields).field == field
+
+
+def test_cpu_time_is_off_unless_asked_and_bounded_by_the_wall_clock_maximum():
+    assert spec_for().limits.cpu_time_s == 0
+    assert spec_for(cpu_time=0.5).limits.cpu_time_s == 0.5
+    assert refusal(cpu_time=31).field == "cpu_time"
+    assert refusal(cpu_time=0).field == "cpu_time"
+    assert refusal(compile_cpu_time=-1).field == "compile_cpu_time"
+
+
+def test_cpu_time_goes_into_the_bundle_per_stage():
+    from isobox.launcher import bundle_document
+
+    document = bundle_document(
+        build_run_spec(
+            ExecutionRequest(language="c", code="int main(){}", cpu_time=1.5, compile_cpu_time=2),
+            REGISTRY,
+            policy_settings(),
+        )
+    )
+    assert document["cpu_time_ms"] == 1500
+    assert document["compile"]["cpu_time_ms"] == 2000

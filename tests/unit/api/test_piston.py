@@ -94,6 +94,7 @@ def test_a_full_request_translates_units_and_files():
     request = job.request
     assert request.language == "python"
     assert request.code == "import helper"
+    assert request.cpu_time == 1.0  # run_cpu_time is ms of CPU, honoured as isobox's cpu_time
     assert [(f.name, f.content) for f in request.files] == [
         ("helper.py", "X = 1"),
         ("file2.code", "data"),  # Piston's name for an unnamed file
@@ -262,8 +263,8 @@ def test_a_clean_run_has_no_status_and_no_compile_key():
             "signal": None,
             "message": None,
             "status": None,
-            "memory": None,
-            "cpu_time": None,
+            "memory": 0,
+            "cpu_time": 0,
             "wall_time": 12,
         },
     }

@@ -1,4 +1,5 @@
-"""The CodeRun operator: reconcile each CodeRun into a sandbox Pod and record the result.
+"""The CodeRun operator (`isobox operator`): reconcile each CodeRun into a sandbox Pod and
+record the result.
 
 Handlers only create-if-absent, read and patch status; the Pod itself comes from `manifests`,
 the result from `pod_status`, exactly as in the direct Pod backend. State lives in the
