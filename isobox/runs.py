@@ -183,7 +183,7 @@ class MemoryRunStore:
     ) -> RunState:
         release = on_end or _nothing
         try:
-            existing = self._runs.get(self._by_key.get((owner, idempotency_key or ""), ""))
+            existing = self._keyed(owner, idempotency_key)
             if existing is not None:
                 release()
                 return existing.state()
@@ -227,6 +227,12 @@ class MemoryRunStore:
     async def close(self) -> None:
         for record in list(self._runs.values()):
             await _cancelled(record.task)
+
+    def _keyed(self, owner: str, idempotency_key: str | None) -> RunRecord | None:
+        """The run `owner` submitted with this key, if it is still kept."""
+        if not idempotency_key:
+            return None
+        return self._runs.get(self._by_key.get((owner, idempotency_key), ""))
 
     def _owned(self, run_id: str, owner: str) -> RunRecord | None:
         record = self._runs.get(run_id)
