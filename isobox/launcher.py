@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -103,6 +104,9 @@ def bundle_line(spec: RunSpec, **options: Any) -> bytes:
     return base64.b64encode(document) + b"\n"
 
 
+OutputListener = Callable[[str, str, bytes], None]
+
+
 @dataclass
 class _Stage:
     stdout: CappedBuffer
@@ -128,6 +132,9 @@ class FrameDecoder:
         self.launcher_error: str | None = None
         self.ready = False
         """The launcher said `w ready`: isolation checked, waiting for its bundle."""
+        self.on_output: OutputListener | None = None
+        """Told of each piece of output as it is decoded (stage, stream, bytes), within the
+        output limit: what a stream of the run shows while it runs."""
 
     def _new_stage(self) -> _Stage:
         return _Stage(CappedBuffer(self._limit), CappedBuffer(self._limit))
@@ -156,7 +163,9 @@ class FrameDecoder:
             if tag in self._STREAM_TAGS:
                 stage_name, stream = self._STREAM_TAGS[tag]
                 sink = getattr(self._stages[stage_name], stream)
-                sink.add(base64.b64decode(body, validate=True))
+                kept = sink.add(base64.b64decode(body, validate=True))
+                if kept and self.on_output is not None:
+                    self.on_output(stage_name, stream, kept)
             elif tag == b"w":
                 self.ready = body == b"ready"
             elif tag == b"x":

@@ -13,12 +13,14 @@ class CappedBuffer:
     data: bytearray = field(default_factory=bytearray)
     truncated: bool = False
 
-    def add(self, chunk: bytes) -> None:
+    def add(self, chunk: bytes) -> bytes:
+        """Keep what fits of `chunk`; the part kept (for whoever streams it on)."""
         room = self.limit - len(self.data)
         if len(chunk) > room:
             self.truncated = True
             chunk = chunk[: max(room, 0)]
         self.data += chunk
+        return chunk
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")

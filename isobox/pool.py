@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from isobox.backends.base import SandboxBackend
+from isobox.launcher import OutputListener
 from isobox.metrics import Metrics
 from isobox.models import RunResult
 from isobox.settings import Settings
@@ -92,9 +93,12 @@ class WarmPool:
         self._gauge(name)
         return None
 
-    async def run(self, sandbox: Any, spec: RunSpec) -> RunResult | None:
+    async def run(
+        self, sandbox: Any, spec: RunSpec, on_output: OutputListener | None = None
+    ) -> RunResult | None:
         """Run `spec` in a claimed sandbox; None if the sandbox could not take it (it died
         just now), for the caller to go cold. The sandbox is destroyed in every path."""
+        sandbox.on_output = on_output
         try:
             try:
                 await self._backend.deliver(sandbox, spec)

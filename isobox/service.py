@@ -7,6 +7,8 @@ later async runs) gets the same checks, limits and logging.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,8 +16,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from isobox.backends.base import Backend, SandboxBackend
-from isobox.errors import ConfigError, PolicyError, RequestProblem, Saturated
+from isobox.errors import ConfigError, IsoboxError, PolicyError, RequestProblem, Saturated
 from isobox.languages import Language, LanguageRegistry
+from isobox.launcher import OutputListener
 from isobox.metrics import Metrics
 from isobox.models import ExecutionRequest, RunResult
 from isobox.policy import build_run_spec
@@ -24,6 +27,33 @@ from isobox.settings import Settings
 from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """A piece of a running program's output, as text (`stage`: compile or run)."""
+
+    stage: str
+    stream: str
+    text: str
+
+
+class _Utf8Streams:
+    """Decodes each stream's bytes as UTF-8 across chunk boundaries (bad bytes replaced,
+    as in the final result)."""
+
+    def __init__(self) -> None:
+        self._decoders: dict[tuple[str, str], codecs.IncrementalDecoder] = {}
+
+    def decode(self, stage: str, stream: str, data: bytes) -> str:
+        decoder = self._decoders.setdefault(
+            (stage, stream), codecs.getincrementaldecoder("utf-8")(errors="replace")
+        )
+        return decoder.decode(data)
+
+    def flush(self) -> list[tuple[str, str, str]]:
+        ends = [(key, decoder.decode(b"", final=True)) for key, decoder in self._decoders.items()]
+        return [(stage, stream, rest) for (stage, stream), rest in ends if rest]
 
 
 @dataclass(frozen=True)
@@ -100,13 +130,13 @@ class ExecutionService:
             self.metrics.rejected(request.language, self.backend.name)
             raise
 
-    async def run(self, spec: RunSpec) -> Execution:
-        """Run a prepared spec once a slot is free."""
+    async def run(self, spec: RunSpec, on_output: OutputListener | None = None) -> Execution:
+        """Run a prepared spec once a slot is free (`on_output`: see `Backend.run`)."""
         queued = time.monotonic()
         async with self._slot():
             started = time.monotonic()
             with self.metrics.in_flight.track_inprogress():
-                result = await self._on_backend(spec)
+                result = await self._on_backend(spec, on_output)
         self.metrics.finished(
             spec.language.name,
             self.backend.name,
@@ -130,14 +160,41 @@ class ExecutionService:
         )
         return Execution(spec.run_id, spec.language, self.backend.name, result)
 
-    async def _on_backend(self, spec: RunSpec) -> RunResult:
+    async def stream(self, spec: RunSpec) -> AsyncIterator[OutputChunk | Execution]:
+        """Run `spec` like `run`, yielding its output as the sandbox produces it (within the
+        output limits), then the Execution. Leaving early (a client gone) cancels the run,
+        which removes its sandbox."""
+        loop = asyncio.get_running_loop()
+        heard: asyncio.Queue[tuple[str, str, bytes] | None] = asyncio.Queue()
+
+        def on_output(stage: str, stream: str, data: bytes) -> None:  # any thread
+            loop.call_soon_threadsafe(heard.put_nowait, (stage, stream, data))
+
+        task = asyncio.create_task(self.run(spec, on_output))
+        task.add_done_callback(lambda _: heard.put_nowait(None))
+        text = _Utf8Streams()
+        try:
+            while (item := await heard.get()) is not None:
+                stage, stream, data = item
+                if chunk := text.decode(stage, stream, data):
+                    yield OutputChunk(stage, stream, chunk)
+            for stage, stream, rest in text.flush():
+                yield OutputChunk(stage, stream, rest)
+            yield await task
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, IsoboxError):
+                    await task
+
+    async def _on_backend(self, spec: RunSpec, on_output: OutputListener | None) -> RunResult:
         """Warm if the pool has a sandbox that fits, else (or if that one just died) cold."""
         sandbox = self.pool.claim(spec) if self.pool is not None else None
         if sandbox is not None and self.pool is not None:
-            result = await self.pool.run(sandbox, spec)
+            result = await self.pool.run(sandbox, spec, on_output)
             if result is not None:
                 return result
-        return await self.backend.run(spec)
+        return await self.backend.run(spec, on_output)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

@@ -12,14 +12,23 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from isobox.languages import Language
+from isobox.launcher import OutputListener
 from isobox.models import RunResult
 from isobox.runstate import DurableRuns
 from isobox.spec import RunSpec
 
-S = TypeVar("S")
+S = TypeVar("S", bound="SandboxHandle")
+
+
+@dataclass(eq=False)
+class SandboxHandle:
+    """What every backend's sandbox handle has: who listens to its output as it comes."""
+
+    on_output: OutputListener | None = field(default=None, kw_only=True)
 
 
 class Backend(ABC):
@@ -41,8 +50,10 @@ class Backend(ABC):
         """Raise BackendUnavailable if runs cannot happen now (used by /readyz)."""
 
     @abstractmethod
-    async def run(self, spec: RunSpec) -> RunResult:
-        """Execute `spec`; a failing program is a result, not an exception."""
+    async def run(self, spec: RunSpec, on_output: OutputListener | None = None) -> RunResult:
+        """Execute `spec`; a failing program is a result, not an exception. `on_output` hears
+        each piece of output as the sandbox produces it (streaming), possibly from a worker
+        thread."""
 
     def supports(self, language: Language) -> bool:
         """Whether this backend can run `language` at all."""
@@ -69,9 +80,10 @@ class SandboxBackend(Backend, Generic[S]):
     Each sandbox `S` is used for exactly one run and destroyed after it, in every path.
     """
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, on_output: OutputListener | None = None) -> RunResult:
         """The cold path: provision, deliver, collect, destroy."""
         sandbox = self.sandbox_for(spec)
+        sandbox.on_output = on_output
         try:
             await _to_completion(self.provision(sandbox, spec))
             await self.deliver(sandbox, spec)

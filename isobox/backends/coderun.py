@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from isobox.backends.base import Backend
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.kubernetes import manifests
-from isobox.kubernetes.client import ApiCaller, load_api_client
+from isobox.kubernetes.client import ApiCaller, follow_sandbox_log, load_api_client
 from isobox.kubernetes.coderun import (
     coderun_name,
     phase_of_coderun,
@@ -38,6 +39,7 @@ from isobox.kubernetes.coderun import (
 )
 from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.watcher import ObjectWatcher
+from isobox.launcher import FrameDecoder, OutputListener
 from isobox.models import RunResult
 from isobox.outcome import FINAL_PHASES, Phase
 from isobox.runstate import DurableRuns, RunState
@@ -81,6 +83,8 @@ class CodeRunBackend(Backend):
         self._namespace = settings.kubernetes_namespace
         self._call = ApiCaller()
         self._custom: client.CustomObjectsApi | None = None
+        self._core: client.CoreV1Api | None = None
+        self._streams: set[asyncio.Future[None]] = set()
         self._watcher: ObjectWatcher | None = None
         self._in_flight: set[str] = set()
 
@@ -92,6 +96,7 @@ class CodeRunBackend(Backend):
     async def start(self) -> None:
         api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
         self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
         custom = self._custom
 
         def list_coderuns(namespace: str, **kwargs: Any) -> Any:
@@ -114,21 +119,27 @@ class CodeRunBackend(Backend):
         except Exception as error:
             raise BackendUnavailable(f"Kubernetes API unreachable: {error}") from error
 
-    async def run(self, spec: RunSpec) -> RunResult:
-        """Create the CodeRun for `spec` and wait for the operator to finish it."""
-        assert self._watcher is not None
+    async def run(self, spec: RunSpec, on_output: OutputListener | None = None) -> RunResult:
+        """Create the CodeRun for `spec` and wait for the operator to finish it. Streamed, the
+        output comes from the run's pod log while it runs; the result from the CodeRun."""
+        if self._watcher is None:
+            raise BackendUnavailable("the coderun backend is not started")
         name = coderun_name(spec.run_id)
         body = manifests.coderun(name, self._namespace, spec_from_run(spec))
         done = self._watcher.expect(name, _final_status)
         self._in_flight.add(name)
+        stop = threading.Event()
         try:
             if await self._create(body) is None:
                 raise BackendUnavailable(f"CodeRun {name} exists already")
+            if on_output is not None:
+                self._stream_pod_log(spec, on_output, stop)
             status = await self._await(done, spec)
         except asyncio.CancelledError:
             await asyncio.shield(self._cancel(name))
             raise
         finally:
+            stop.set()
             self._watcher.forget(name)
             self._in_flight.discard(name)
         if status.get("phase") == Phase.ERROR:
@@ -227,6 +238,21 @@ class CodeRunBackend(Backend):
             else:
                 return dict(patched)
         raise BackendUnavailable(f"CodeRun {name} kept changing while being cancelled; retry")
+
+    def _stream_pod_log(
+        self, spec: RunSpec, on_output: OutputListener, stop: threading.Event
+    ) -> None:
+        """Follow the pod the operator makes for `spec` (named by its run id), in the
+        background, until it ends or `stop` (the CodeRun's final status is the result)."""
+        if self._core is None:
+            return
+        decoder = FrameDecoder(spec.limits.output_bytes)
+        decoder.on_output = on_output
+        pod = manifests.pod_name(spec.run_id)
+        follow = self._call(follow_sandbox_log, self._core, self._namespace, pod, decoder, stop)
+        task = asyncio.ensure_future(follow)
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
 
     async def _on_coderuns(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call a CustomObjectsApi `method` on this backend's CodeRuns, off the event loop."""

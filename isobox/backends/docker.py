@@ -25,7 +25,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from isobox.backends.base import SandboxBackend
+from isobox.backends.base import SandboxBackend, SandboxHandle
 from isobox.backends.docker_config import (
     container_config,
     container_name,
@@ -48,8 +48,8 @@ READY_POLL_S = 0.02
 READY_TIMEOUT_S = 30.0
 
 
-@dataclass
-class DockerSandbox:
+@dataclass(eq=False)
+class DockerSandbox(SandboxHandle):
     """One sandbox container, named before it exists so that destroy always finds it."""
 
     name: str
@@ -191,15 +191,22 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         # The launcher enforces the timeout itself; this is the backstop if the launcher cannot.
         compile_s = spec.limits.compile_timeout_s if spec.compile_command is not None else 0
         deadline = spec.limits.timeout_s + compile_s + self._settings.docker_run_timeout_grace_s
+        decoder = FrameDecoder(spec.limits.output_bytes)
+        decoder.on_output = sandbox.on_output
+        cap = log_read_cap(spec.limits.output_bytes)
+        # Streamed, the log is followed while the program runs; else read once it ended.
+        follow = sandbox.on_output is not None
+        waiting = _follow_and_wait if follow else _wait
         backstop_fired = False
         try:
-            await asyncio.wait_for(self._call(container.wait), deadline)
+            await asyncio.wait_for(self._call(waiting, container, decoder, cap, follow), deadline)
         except TimeoutError:
             backstop_fired = True
             with contextlib.suppress(docker.errors.APIError):
                 await self._call(container.kill)
-        decoder = FrameDecoder(spec.limits.output_bytes)
-        await self._call(_read_logs, container, decoder, log_read_cap(spec.limits.output_bytes))
+        if not follow or backstop_fired:
+            decoder = FrameDecoder(spec.limits.output_bytes)
+            await self._call(_read_logs, container, decoder, cap, False)
         await self._call(container.reload)
         state = container.attrs.get("State", {})
         end = SandboxEnd(
@@ -252,9 +259,19 @@ def _await_ready(container: Container, timeout_s: float) -> None:
     raise SandboxError(f"the warm sandbox was not ready within {timeout_s:.0f} s")
 
 
-def _read_logs(container: Container, decoder: FrameDecoder, cap: int) -> None:
+def _wait(container: Container, _decoder: FrameDecoder, _cap: int, _follow: bool) -> None:
+    container.wait()
+
+
+def _follow_and_wait(container: Container, decoder: FrameDecoder, cap: int, follow: bool) -> None:
+    _read_logs(container, decoder, cap, follow)
+    container.wait()
+
+
+def _read_logs(container: Container, decoder: FrameDecoder, cap: int, follow: bool) -> None:
+    """Feed the container's log to `decoder` (following it until the container ends)."""
     read = 0
-    for chunk in container.logs(stdout=True, stderr=False, stream=True, follow=False):
+    for chunk in container.logs(stdout=True, stderr=False, stream=True, follow=follow):
         decoder.feed(chunk)
         read += len(chunk)
         if read > cap:

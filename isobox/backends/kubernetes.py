@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,16 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from isobox.backends.base import SandboxBackend
+from isobox.backends.base import SandboxBackend, SandboxHandle
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.ids import new_run_id
 from isobox.kubernetes import manifests
-from isobox.kubernetes.client import ApiCaller, load_api_client, read_sandbox_log
+from isobox.kubernetes.client import (
+    ApiCaller,
+    follow_sandbox_log,
+    load_api_client,
+    read_sandbox_log,
+)
 from isobox.kubernetes.pod_status import PodOutcome, pod_end, pod_outcome
 from isobox.kubernetes.watcher import ObjectWatcher
 from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, sandbox_result
@@ -43,13 +49,15 @@ ORPHAN_AGE_S = 300
 JANITOR_INTERVAL_S = 30
 READY_FRAME = "w ready"
 READY_POLL_S = 0.1
+# Streaming: how long the followed log may take to end once the pod is seen finished.
+FOLLOW_GRACE_S = 5.0
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # Pods a CodeRun owns belong to the operator; the janitor leaves them alone.
 DIRECT_POD_SELECTOR = f"{manifests.SANDBOX_SELECTOR},!{manifests.CODERUN_LABEL}"
 
 
-@dataclass
-class PodSandbox:
+@dataclass(eq=False)
+class PodSandbox(SandboxHandle):
     """One sandbox pod: its manifest, and the watch future that hears of its end."""
 
     name: str
@@ -189,6 +197,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
     async def collect(self, sandbox: PodSandbox, spec: RunSpec) -> RunResult:
         if sandbox.attached is not None:
             decoder = FrameDecoder(spec.limits.output_bytes)
+            decoder.on_output = sandbox.on_output
             limit_s = manifests.active_deadline_seconds(spec) + 0.0
             ended = await self._call(_read_attached, sandbox.attached, decoder, limit_s)
             sandbox.attached = None
@@ -203,23 +212,40 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
 
     async def _collect_from_status(self, sandbox: PodSandbox, spec: RunSpec) -> RunResult:
         assert sandbox.outcome is not None, "provision starts watching"
-        outcome = await self._await_outcome(sandbox.outcome, spec)
-        if outcome.kind == "failed_to_start":
-            raise SandboxError(
-                f"the sandbox pod cannot start: {outcome.reason}: {outcome.message} "
-                f"(image {spec.language.image}; is it loaded on the nodes?)"
+        limit = spec.limits.output_bytes
+        followed = FrameDecoder(limit)
+        followed.on_output = sandbox.on_output
+        stop = threading.Event()
+        following = (
+            asyncio.ensure_future(
+                self._call(
+                    follow_sandbox_log, self._api(), self._namespace, sandbox.name, followed, stop
+                )
             )
-        if outcome.kind == "deleted":
-            raise SandboxError("the sandbox pod was deleted before it finished")
-        decoder = FrameDecoder(spec.limits.output_bytes)
-        await self._call(
-            read_sandbox_log,
-            self._api(),
-            self._namespace,
-            sandbox.name,
-            decoder,
-            spec.limits.output_bytes,
+            if sandbox.on_output is not None
+            else None
         )
+        try:
+            outcome = await self._await_outcome(sandbox.outcome, spec)
+            if outcome.kind == "failed_to_start":
+                raise SandboxError(
+                    f"the sandbox pod cannot start: {outcome.reason}: {outcome.message} "
+                    f"(image {spec.language.image}; is it loaded on the nodes?)"
+                )
+            if outcome.kind == "deleted":
+                raise SandboxError("the sandbox pod was deleted before it finished")
+            if following is not None:
+                stop.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(following), FOLLOW_GRACE_S)
+        finally:
+            stop.set()
+        decoder = followed
+        if following is None or not following.done() or not followed.has_report():
+            decoder = FrameDecoder(limit)
+            await self._call(
+                read_sandbox_log, self._api(), self._namespace, sandbox.name, decoder, limit
+            )
         result = sandbox_result(decoder, pod_end(outcome.pod))
         duration_ms = result.duration_ms or int((time.monotonic() - sandbox.started) * 1000)
         return result.model_copy(update={"duration_ms": duration_ms, "runtime": self.runtime})

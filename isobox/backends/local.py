@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isobox.backends.base import SandboxBackend
+from isobox.backends.base import SandboxBackend, SandboxHandle
 from isobox.backends.bwrap import BwrapSandbox, bwrap_argv, host_paths, tool_dirs
 from isobox.backends.cgroups import CgroupManager, RunCgroup
 from isobox.errors import BackendUnavailable, SandboxError
@@ -51,7 +51,7 @@ READY_TIMEOUT_S = 20.0
 
 
 @dataclass(eq=False)
-class LocalSandbox:
+class LocalSandbox(SandboxHandle):
     """One bubblewrap process tree, its cgroup, and what it printed so far."""
 
     run_id: str
@@ -199,6 +199,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
 
     async def deliver(self, sandbox: LocalSandbox, spec: RunSpec) -> None:
         assert sandbox.process is not None, "provision started it"
+        sandbox.decoder.on_output = sandbox.on_output
         command = spec.language.local_command(list(spec.args))
         # The sandbox's own uid namespace makes RLIMIT_NPROC count this run's tasks only.
         line = bundle_line(
@@ -297,7 +298,7 @@ async def _feed(stream: asyncio.StreamWriter | None, data: bytes) -> None:
         stream.close()
 
 
-async def _drain(stream: asyncio.StreamReader | None, sink: Callable[[bytes], None]) -> None:
+async def _drain(stream: asyncio.StreamReader | None, sink: Callable[[bytes], object]) -> None:
     """Read until EOF into `sink`, which drops what is past its cap, so the program never
     blocks on a pipe."""
     if stream is None:

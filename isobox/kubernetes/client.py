@@ -12,18 +12,19 @@ import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from threading import Event
 from typing import Any, TypeVar
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from isobox.kubernetes.manifests import CONTAINER_NAME
-from isobox.launcher import FrameDecoder
+from isobox.launcher import FrameDecoder, log_read_cap
 
 T = TypeVar("T")
 CALL_THREADS = 16
 LOG_CHUNK = 65536
-# Framing costs a third over the raw bytes, and both streams share one log.
-LOG_READ_FACTOR = 3
+FOLLOW_RETRY_S = 0.2
 
 
 def load_api_client(pool_size: int = 64) -> client.ApiClient:
@@ -55,7 +56,7 @@ def read_sandbox_log(
     core: client.CoreV1Api, namespace: str, pod: str, decoder: FrameDecoder, output_limit: int
 ) -> None:
     """Feed the sandbox container's log to `decoder`, reading no more than the limits allow."""
-    cap = output_limit * 2 * LOG_READ_FACTOR + LOG_CHUNK
+    cap = log_read_cap(output_limit)
     response: Any = core.read_namespaced_pod_log(
         pod, namespace, container=CONTAINER_NAME, _preload_content=False
     )
@@ -68,3 +69,27 @@ def read_sandbox_log(
                 break
     finally:
         response.release_conn()
+
+
+def follow_sandbox_log(
+    core: client.CoreV1Api, namespace: str, pod: str, decoder: FrameDecoder, stop: Event
+) -> None:
+    """Feed the sandbox container's log to `decoder` as it grows, from the container's start
+    to its end (streaming); before the start the kubelet answers 400, so it asks again every
+    FOLLOW_RETRY_S until then or until `stop` is set. The decoder caps what it keeps."""
+    while not stop.is_set():
+        try:
+            response: Any = core.read_namespaced_pod_log(
+                pod, namespace, container=CONTAINER_NAME, follow=True, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status not in {400, 404}:  # 404: the operator has not made it yet
+                return
+            stop.wait(FOLLOW_RETRY_S)
+            continue
+        try:
+            for chunk in response.stream(LOG_CHUNK):
+                decoder.feed(chunk)
+        finally:
+            response.release_conn()
+        return

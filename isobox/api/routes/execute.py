@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
 
+from isobox.api import sse
 from isobox.api.client_limits import limit_client
 from isobox.api.deps import ServiceDep
 from isobox.api.openapi import errors
@@ -26,11 +28,21 @@ class ClientGone(Exception):
     """The client disconnected before the run finished."""
 
 
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "With `Accept: text/event-stream`: Server-Sent Events `stdout`, "
+        "`stderr` (`{text}`), `compile` (`{stream, text}`) as the program writes, then "
+        "`result` (this same body) or `error`.",
+        "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+    }
+}
+
+
 @router.post(
     "/execute",
     dependencies=[Depends(limit_client)],
     response_model=ExecuteResponse,
-    responses=errors(400, 401, 413, 422, 429, 503),
+    responses={**errors(400, 401, 413, 422, 429, 503), **STREAMED},
 )
 async def execute(
     body: ExecutionRequest, service: ServiceDep, request: Request
@@ -38,8 +50,17 @@ async def execute(
     """Run `code` in a fresh sandbox and return its output.
 
     A program that fails is still a 200 with its stderr and exit code; only a bad request is a
-    4xx. If the client disconnects, the run is stopped and its sandbox removed.
+    4xx. If the client disconnects, the run is stopped and its sandbox removed. With `Accept:
+    text/event-stream` the output streams as Server-Sent Events while the program runs, under
+    the same checks and limits, and the last event is the result.
     """
+    if sse.wants_events(request.headers.get("accept", "")):
+        spec = service.prepare(body)  # a bad request is still a 4xx, before any event
+        return StreamingResponse(
+            sse.run_events(service.stream(spec)),
+            media_type=sse.MEDIA_TYPE,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
     try:
         execution = await unless_client_leaves(request, service.execute(body))
     except ClientGone:
