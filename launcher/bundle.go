@@ -18,6 +18,9 @@ const (
 	defaultTimeoutMS   = 10000
 	defaultOutputLimit = 1 << 20
 	maxTimeoutMS       = 1 << 31 // ~24 days; keeps time.Duration from overflowing
+	maxCases           = 1000
+	defaultOutputFiles = 16
+	defaultOutputBytes = 4 << 20
 	bundleEnvPrefix    = "ISOBOX_BUNDLE_"
 	privateEnvPrefix   = "ISOBOX_"
 )
@@ -45,6 +48,30 @@ type Bundle struct {
 	MaxProcesses int64 `json:"max_processes"`
 	// Seccomp applies the launcher's seccomp filter to both stages; absent is true.
 	Seccomp *bool `json:"seccomp"`
+	// Cases, when not empty, run Command once per case (test cases, see cases.go), each
+	// from a fresh copy of the work directory as it was before the first case.
+	Cases []Case `json:"cases"`
+	// StopOnFailure ends the cases at the first one that fails by its own report.
+	StopOnFailure bool `json:"stop_on_failure"`
+	// CasesOutputLimit bounds the stdout+stderr bytes of all cases together (0: none).
+	CasesOutputLimit int64 `json:"cases_output_limit"`
+	// CleanDirs are emptied before every case (the sandbox's /tmp).
+	CleanDirs []string `json:"clean_dirs"`
+	// Outputs are files collected from the work directory after the run stage.
+	Outputs *Outputs `json:"outputs"`
+}
+
+// Case is one test case: its own stdin, and arguments appended to Command.
+type Case struct {
+	StdinB64 string   `json:"stdin_b64"`
+	Args     []string `json:"args"`
+}
+
+// Outputs says which files to send back after the run stage (see outputs.go).
+type Outputs struct {
+	Globs    []string `json:"globs"`
+	MaxFiles int      `json:"max_files"`
+	MaxBytes int64    `json:"max_bytes"`
 }
 
 // File is one file to create under Workdir.
@@ -127,6 +154,12 @@ func (b *Bundle) normalize() error {
 	if _, err := b.stdin(); err != nil {
 		return err
 	}
+	if err := b.checkCases(); err != nil {
+		return err
+	}
+	if err := b.checkOutputs(); err != nil {
+		return err
+	}
 	if err := b.checkLimits(); err != nil {
 		return err
 	}
@@ -147,6 +180,62 @@ func (b *Bundle) checkLimits() error {
 	return nil
 }
 
+// checkCases validates the test cases and the directories emptied between them.
+func (b *Bundle) checkCases() error {
+	if len(b.Cases) > maxCases {
+		return fmt.Errorf("%d cases; the launcher runs at most %d", len(b.Cases), maxCases)
+	}
+	for i, c := range b.Cases {
+		if _, err := base64.StdEncoding.DecodeString(c.StdinB64); err != nil {
+			return fmt.Errorf("cases[%d].stdin_b64 is not valid base64: %w", i, err)
+		}
+		for _, arg := range c.Args {
+			if strings.ContainsRune(arg, 0) {
+				return fmt.Errorf("cases[%d].args has a NUL", i)
+			}
+		}
+	}
+	if b.CasesOutputLimit < 0 {
+		return fmt.Errorf("cases_output_limit %d is out of range", b.CasesOutputLimit)
+	}
+	for _, dir := range b.CleanDirs {
+		if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" || dir == b.Workdir {
+			return fmt.Errorf("clean_dirs entry %q is not an absolute directory below /", dir)
+		}
+	}
+	return nil
+}
+
+// checkOutputs validates the output globs (lexically; matching never leaves the workdir).
+func (b *Bundle) checkOutputs() error {
+	o := b.Outputs
+	if o == nil || len(o.Globs) == 0 {
+		b.Outputs = nil
+		return nil
+	}
+	if len(b.Cases) > 0 {
+		return errors.New("outputs cannot be combined with cases")
+	}
+	if o.MaxFiles < 0 || o.MaxBytes < 0 {
+		return errors.New("outputs limits are out of range")
+	}
+	if o.MaxFiles == 0 {
+		o.MaxFiles = defaultOutputFiles
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = defaultOutputBytes
+	}
+	for _, glob := range o.Globs {
+		if _, err := cleanRelPath(glob); err != nil {
+			return fmt.Errorf("outputs glob %q: %w", glob, err)
+		}
+		if _, err := filepath.Match(glob, ""); err != nil {
+			return fmt.Errorf("outputs glob %q: %w", glob, err)
+		}
+	}
+	return nil
+}
+
 // clampTimeout replaces a missing (<= 0) timeout by def and caps huge ones.
 func clampTimeout(ms, def int64) int64 {
 	switch {
@@ -156,6 +245,11 @@ func clampTimeout(ms, def int64) int64 {
 		return maxTimeoutMS
 	}
 	return ms
+}
+
+// argv is the command of case c: Command, then the case's own arguments.
+func (b *Bundle) argv(c Case) []string {
+	return append(append([]string{}, b.Command...), c.Args...)
 }
 
 // stdin returns the decoded stdin bytes.

@@ -41,6 +41,32 @@ func (fw *frameWriter) result(r Result) error {
 	return fw.writeLine(append(line, '\n'))
 }
 
+// record writes a "<tag> {json}" frame: d (cases done) and f (output file header).
+func (fw *frameWriter) record(tag string, v any) error {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	line := append([]byte(tag+" "), js...)
+	return fw.writeLine(append(line, '\n'))
+}
+
+// Done is the payload of the d frame that ends a run with cases.
+type Done struct {
+	Cases   int  `json:"cases"`
+	Ran     int  `json:"ran"`
+	Stopped bool `json:"stopped"`
+}
+
+// FileHeader is the payload of an f frame; the file's fd frames follow it.
+type FileHeader struct {
+	Name      string `json:"name"`
+	Size      int64  `json:"size"`
+	Truncated bool   `json:"truncated"`
+	// Skipped, when set, says why a match was not sent (no fd frames follow).
+	Skipped string `json:"skipped,omitempty"`
+}
+
 func (fw *frameWriter) writeLine(line []byte) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
@@ -50,7 +76,9 @@ func (fw *frameWriter) writeLine(line []byte) error {
 
 // Result is the JSON payload of an r frame; field order follows docs/design.md.
 type Result struct {
-	Stage           string  `json:"stage"`
+	Stage string `json:"stage"`
+	// Case is the index of the test case this run stage was (absent without cases).
+	Case            *int    `json:"case,omitempty"`
 	ExitCode        *int    `json:"exit_code"`
 	Signal          *string `json:"signal"`
 	TimedOut        bool    `json:"timed_out"`
@@ -84,6 +112,13 @@ func (r *Result) exitStatus() int {
 		return *r.ExitCode
 	}
 	return 128 + int(r.signum)
+}
+
+// failed reports whether a case failed by what the launcher knows: anything but a
+// clean exit 0 within every limit with its whole output (a wrong answer it cannot see).
+func (r *Result) failed() bool {
+	return !r.ok() || r.Signal != nil || r.OOMKilled || r.CPUTimeExceeded ||
+		r.StdoutTruncated || r.StderrTruncated
 }
 
 // ok reports whether the stage succeeded, i.e. a following stage may run.

@@ -47,6 +47,8 @@ type outcome struct {
 	frames   []string // frame tags in order: "o", "e", "co", "ce", "r", "x"
 	streams  map[string]*bytes.Buffer
 	results  []map[string]any
+	records  []map[string]any  // d and f frames, in order (each with its "tag")
+	files    map[string][]byte // fd data by the name of the f frame before it
 	exitCode int
 	stderr   string // the launcher's own stderr
 	elapsed  time.Duration
@@ -136,12 +138,23 @@ func parseFrames(t *testing.T, stdout []byte, o *outcome) {
 			expect(t, "ready frame", payload, "ready")
 			continue
 		}
-		if tag == "r" {
+		if tag == "r" || tag == "d" || tag == "f" {
 			var r map[string]any
 			if err := json.Unmarshal([]byte(payload), &r); err != nil {
-				t.Fatalf("bad result %q: %v", payload, err)
+				t.Fatalf("bad %s frame %q: %v", tag, payload, err)
 			}
-			o.results = append(o.results, r)
+			if tag == "r" {
+				o.results = append(o.results, r)
+				continue
+			}
+			r["tag"] = tag
+			o.records = append(o.records, r)
+			if tag == "f" && r["skipped"] == nil {
+				if o.files == nil {
+					o.files = map[string][]byte{}
+				}
+				o.files[r["name"].(string)] = []byte{}
+			}
 			continue
 		}
 		data, err := base64.StdEncoding.DecodeString(payload)
@@ -150,6 +163,11 @@ func parseFrames(t *testing.T, stdout []byte, o *outcome) {
 		}
 		if len(data) > o.maxFrame {
 			o.maxFrame = len(data)
+		}
+		if tag == "fd" {
+			name := o.records[len(o.records)-1]["name"].(string)
+			o.files[name] = append(o.files[name], data...)
+			continue
 		}
 		if o.streams[tag] == nil {
 			o.streams[tag] = &bytes.Buffer{}

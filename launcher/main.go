@@ -57,9 +57,20 @@ func launch() int {
 			return res.exitStatus()
 		}
 	}
-	res := rn.run(stage{name: "run", argv: b.Command, stdin: stdin, timeout: millis(b.TimeoutMS),
+	run := stage{name: "run", argv: b.Command, stdin: stdin, timeout: millis(b.TimeoutMS),
 		memory: b.MemoryBytes, limit: b.OutputLimit, cpu: millis(b.CPUTimeMS),
-		restrict: restrictions{cpuSeconds: ceilSeconds(b.CPUTimeMS), nproc: uint64(b.MaxProcesses), seccomp: seccomp}})
+		restrict: restrictions{cpuSeconds: ceilSeconds(b.CPUTimeMS), nproc: uint64(b.MaxProcesses), seccomp: seccomp}}
+	if len(b.Cases) > 0 {
+		status, err := rn.runCases(b, run)
+		if err != nil {
+			return fail(err)
+		}
+		return status
+	}
+	res := rn.run(run)
+	if b.Outputs != nil {
+		collectOutputs(rn.frames, b.Workdir, b.Outputs)
+	}
 	if err := rn.frames.result(res); err != nil {
 		fmt.Fprintf(os.Stderr, "isobox-launch: writing result: %v\n", err)
 	}

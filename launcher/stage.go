@@ -26,6 +26,7 @@ type stage struct {
 	timeout time.Duration
 	memory  int64         // the stage's own memory limit in bytes; 0: the sandbox's
 	limit   int64         // output_limit per stream
+	budget  *budget       // shared by every case's streams (cases_output_limit); nil: none
 	cpu     time.Duration // CPU limit of the stage's tree; 0: none
 	// restrict is applied to the stage's main process before its exec.
 	restrict restrictions
@@ -43,8 +44,8 @@ type runner struct {
 // run executes one stage to completion and returns its result frame payload.
 func (rn *runner) run(st stage) Result {
 	res := Result{Stage: st.name}
-	stdout := &stream{tag: st.prefix + "o", limit: st.limit, frames: rn.frames}
-	stderr := &stream{tag: st.prefix + "e", limit: st.limit, frames: rn.frames}
+	stdout := &stream{tag: st.prefix + "o", limit: st.limit, budget: st.budget, frames: rn.frames}
+	stderr := &stream{tag: st.prefix + "e", limit: st.limit, budget: st.budget, frames: rn.frames}
 	pipes, err := openStdio()
 	if err != nil {
 		return rn.startFailed(res, stderr, err)
@@ -215,6 +216,7 @@ func drain(copiers *sync.WaitGroup, readers ...*os.File) {
 type stream struct {
 	tag       string
 	limit     int64
+	budget    *budget
 	frames    *frameWriter
 	sent      int64
 	truncated bool
@@ -242,11 +244,34 @@ func (s *stream) emit(p []byte) {
 		s.truncated = true
 		p = p[:room] // room >= 0: sent never exceeds limit
 	}
+	if s.budget != nil {
+		if granted := s.budget.take(int64(len(p))); granted < int64(len(p)) {
+			s.truncated = true
+			p = p[:granted]
+		}
+	}
 	if len(p) == 0 {
 		return
 	}
 	s.sent += int64(len(p))
 	s.frames.data(s.tag, p)
+}
+
+// budget is a byte allowance shared by several streams (both copiers use it at once).
+type budget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+// take grants up to n bytes of what is left.
+func (b *budget) take(n int64) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.left {
+		n = b.left
+	}
+	b.left -= n
+	return n
 }
 
 // stdio holds the three pipes between the launcher and one child.
