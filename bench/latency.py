@@ -139,11 +139,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def isobox_server(backend: str, namespace: str) -> Iterator[str]:
+def isobox_server(backend: str, namespace: str, pool: str = "", **extra: str) -> Iterator[str]:
+    """`isobox serve` on `backend`; cold unless `pool` names one (ISOBOX_POOL_SIZE)."""
     port = free_port()
     env = {
         **os.environ,
+        **extra,
         "PORT": str(port),
+        "ISOBOX_POOL_SIZE": pool,
         "ISOBOX_BACKEND": backend,
         "LOG_LEVEL": "warning",
         "ISOBOX_KUBERNETES_NAMESPACE": namespace,

@@ -10,6 +10,10 @@ LAUNCHER_PATH = "/usr/local/bin/isobox-launch"
 WORKDIR = "/workspace"
 SANDBOX_UID = 10001
 TMP_MIB = 16
+# Tasks of the launcher itself (its reserved threads and a margin), added to the run's process
+# limit wherever that limit also counts the launcher (cgroup pids, a container's pids limit, the
+# uid's RLIMIT_NPROC): the program gets its own `pids`, and the launcher never runs out.
+LAUNCHER_TASKS = 16
 SANDBOX_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORKDIR,

@@ -28,6 +28,7 @@ func launch() int {
 	if asInit {
 		absorbSignals()
 	}
+	reserveThreads(reservedThreads)
 	makeUndumpable()
 	b, err := loadBundle()
 	if err != nil {

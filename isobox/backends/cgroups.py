@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from isobox.sandbox import LAUNCHER_TASKS
 from isobox.spec import Limits
 
 CGROUP_FS = Path("/sys/fs/cgroup")
@@ -160,12 +161,12 @@ class CgroupManager:
             (cgroup,) = directories
             _write(cgroup / "memory.max", str(memory_bytes))
             _write(cgroup / "memory.swap.max", "0", optional=True)
-            _write(cgroup / "pids.max", str(limits.pids))
+            _write(cgroup / "pids.max", str(limits.pids + LAUNCHER_TASKS))
             _write(cgroup / "cpu.max", f"{quota} {CPU_PERIOD_US}")
             return RunCgroup(directories, cgroup / "memory.events", "oom_kill")
         memory, pids, cpu = directories
         _write_memory_limits_v1(memory, memory_bytes)
-        _write(pids / "pids.max", str(limits.pids))
+        _write(pids / "pids.max", str(limits.pids + LAUNCHER_TASKS))
         _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
         _write(cpu / "cpu.cfs_quota_us", quota)
         return RunCgroup(directories, memory / "memory.oom_control", "oom_kill")

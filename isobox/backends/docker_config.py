@@ -11,10 +11,11 @@ from typing import Any
 
 from docker.types import LogConfig, Ulimit
 
-from isobox.launcher import bundle_environment, log_read_cap
+from isobox.launcher import bundle_environment, spec_log_read_cap
 from isobox.sandbox import (
     LANGUAGE_LABEL,
     LAUNCHER_PATH,
+    LAUNCHER_TASKS,
     POOL_LABEL,
     POOL_OWNER_LABEL,
     RUN_ID_LABEL,
@@ -93,11 +94,11 @@ def _sandbox_config(spec: RunSpec, runtime: str) -> dict[str, Any]:
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1e9),
-        "pids_limit": limits.pids,
+        "pids_limit": limits.pids + LAUNCHER_TASKS,
         "ulimits": [Ulimit(name="core", soft=0, hard=0)],
         "log_config": LogConfig(
             type="json-file",
-            config={"max-size": str(log_read_cap(limits.output_bytes)), "max-file": "1"},
+            config={"max-size": str(spec_log_read_cap(spec)), "max-file": "1"},
         ),
         "stdin_open": False,
         "detach": True,

@@ -169,7 +169,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             return
         line = bundle_line(
             spec,
-            max_processes=spec.limits.pids if self._settings.kubernetes_per_run_uid else 0,
+            max_processes=manifests.process_limit(spec, self._settings.kubernetes_per_run_uid),
             sandbox_memory_mib=sandbox.warm_memory_mib,
         )
         sandbox.started = time.monotonic()

@@ -31,6 +31,7 @@ from isobox.languages import Language
 from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, sandbox_result
 from isobox.models import RunResult
 from isobox.output import CappedBuffer
+from isobox.sandbox import LAUNCHER_TASKS
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -205,7 +206,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
         line = bundle_line(
             spec,
             command=command,
-            max_processes=spec.limits.pids,
+            max_processes=spec.limits.pids + LAUNCHER_TASKS,
             sandbox_memory_mib=sandbox.warm_memory_mib,
         )
         sandbox.started = time.monotonic()

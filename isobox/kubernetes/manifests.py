@@ -17,6 +17,7 @@ from isobox.outcome import Phase
 from isobox.sandbox import (
     LANGUAGE_LABEL,
     LAUNCHER_PATH,
+    LAUNCHER_TASKS,
     POOL_LABEL,
     POOL_OWNER_LABEL,
     RUN_ID_LABEL,
@@ -83,7 +84,7 @@ def sandbox_pod(
         spec,
         isolation_probes=ISOLATION_PROBES if isolation_wait_s > 0 else [],
         isolation_wait_s=isolation_wait_s,
-        max_processes=spec.limits.pids if per_run_uid else 0,
+        max_processes=process_limit(spec, per_run_uid),
     )
     labels = {RUN_ID_LABEL: spec.run_id, LANGUAGE_LABEL: spec.language.name, **(extra_labels or {})}
     return _pod(
@@ -259,6 +260,12 @@ def _pod(
     if runtime_class:
         pod["spec"]["runtimeClassName"] = runtime_class
     return pod
+
+
+def process_limit(spec: RunSpec, per_run_uid: bool) -> int:
+    """The launcher's RLIMIT_NPROC for the program: only where the pod's uid is its own (it
+    counts every task of the uid, the launcher's too); 0, none, on a shared uid."""
+    return spec.limits.pids + LAUNCHER_TASKS if per_run_uid else 0
 
 
 def run_uid(run_id: str) -> int:

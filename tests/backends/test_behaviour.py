@@ -11,7 +11,24 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.helpers.app import api_client
+from tests.helpers.backends import POOL_MODES, backend_settings
 from tests.helpers.host import host_ipv4_addresses
+
+
+@pytest.fixture(scope="module", params=POOL_MODES)
+async def client(request):
+    """Every behaviour on every backend, with the warm pool on (python and node runs that fit
+    go warm while the pool has sandboxes) and off."""
+    backend, pool = request.param
+    if backend in {"kubernetes", "coderun"}:
+        request.getfixturevalue("sandbox_namespace")
+    if backend == "coderun":
+        request.getfixturevalue("operator")
+    async with api_client(backend_settings(backend, pool=pool == "pool")) as client:
+        client.backend_name = backend
+        yield client
+
 
 HELLO = {
     "python": "print('Hello from isobox!')",

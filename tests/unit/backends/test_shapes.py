@@ -13,7 +13,7 @@ from isobox.backends.docker_config import container_config, container_name
 from isobox.languages import LanguageRegistry
 from isobox.models import ExecutionRequest
 from isobox.policy import build_run_spec
-from isobox.sandbox import SANDBOX_UID, WORKDIR
+from isobox.sandbox import LAUNCHER_TASKS, SANDBOX_UID, WORKDIR
 from isobox.settings import Settings
 
 EVERYTHING = frozenset(
@@ -108,7 +108,7 @@ def test_docker_container_has_no_network_no_privilege_and_every_limit():
     assert "no-new-privileges" in config["security_opt"]
     assert config["user"] == f"{SANDBOX_UID}:{SANDBOX_UID}"
     assert config["mem_limit"] == config["memswap_limit"] == "128m"
-    assert config["pids_limit"] == spec.limits.pids
+    assert config["pids_limit"] == spec.limits.pids + LAUNCHER_TASKS  # the launcher's own
     assert config["nano_cpus"] == int(spec.limits.cpus * 1e9)
     assert "privileged" not in config
     assert "noexec" not in config["tmpfs"][WORKDIR]
