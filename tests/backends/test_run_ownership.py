@@ -15,8 +15,8 @@ from isobox.api.auth import key_digest
 from isobox.backends.coderun import OWNER_LABEL, owner_label
 from isobox.kubernetes import manifests
 from tests import kube
-from tests.backends.conftest import backend_settings
 from tests.helpers.app import api_client
+from tests.helpers.backends import backend_settings
 
 pytestmark = pytest.mark.cluster
 
