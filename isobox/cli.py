@@ -1,5 +1,5 @@
 """The `isobox` command: `serve` the API (and, with the Kubernetes extra, run the `operator`);
-`run` a file on a server."""
+`run` a file on a server; `mcp`, the MCP server on stdio for an agent, running code on a server."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     hash_key = commands.add_parser("hash-key", help="print the SHA-256 digest of an API key")
     hash_key.add_argument("key", help="the API key (give the digest to ISOBOX_API_KEY_HASHES)")
     run_command.add_arguments(commands.add_parser("run", help="run a file on an isobox server"))
+    mcp = commands.add_parser(
+        "mcp", help="serve MCP on stdio for an agent, running code on a server"
+    )
+    mcp.add_argument(
+        "--url", help=f"the isobox server (ISOBOX_URL, default {run_command.DEFAULT_URL})"
+    )
+    mcp.add_argument("--api-key", help="API key (ISOBOX_API_KEY, which keeps it out of ps)")
     return parser
 
 
@@ -94,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     arguments = _parser().parse_args(argv)
     if arguments.command == "run":
         sys.exit(run_command.run(arguments, program_args))
+    elif arguments.command == "mcp":
+        from isobox.mcp.stdio import run as serve_mcp
+
+        sys.exit(serve_mcp(arguments))
     elif arguments.command == "serve":
         serve(arguments.host, arguments.port, arguments.backend)
     elif arguments.command == "operator":

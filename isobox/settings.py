@@ -6,10 +6,11 @@ Every limit has a default (what a run gets when the request says nothing) and a 
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from isobox.errors import ConfigError
@@ -162,6 +163,31 @@ class Settings(BaseSettings):
     """Port of the operator's liveness endpoint (`GET /healthz` on all addresses), which
     answers while its event loop does; 0: none. The chart sets 8080 and probes it."""
 
+    judge0_cpu_time_limit_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    """CPU-time limit of a Judge0 submission that sets no `cpu_time_limit` (Judge0's
+    CPU_TIME_LIMIT; at most max_timeout_s)."""
+    judge0_max_batch_size: Annotated[int, Field(ge=1, le=1000)] = 20
+    """Most submissions one Judge0 batch may create or read (Judge0's MAX_SUBMISSION_BATCH_SIZE)."""
+
+    callback_allowed_hosts: str = ""
+    """Comma-separated host names (or IP addresses) completion callbacks may go to; empty:
+    callbacks are off and a `callback_url` is refused."""
+    callback_secret: SecretStr = SecretStr("")
+    """Key of the `X-Isobox-Signature` HMAC-SHA256 of every callback body; required when
+    callbacks are on."""
+    callback_allow_private: bool = False
+    """Let callbacks go to private addresses (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10)."""
+    callback_deny_cidrs: str = "127.0.0.0/8,::1/128,10.96.0.0/12"
+    """Networks callbacks never go to, whatever a listed name resolves to: loopback and the
+    cluster's service range by default. Link-local (the metadata address 169.254.169.254
+    included), unspecified, multicast and reserved addresses are always refused."""
+    callback_max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    """Deliveries tried per callback before giving up."""
+    callback_retry_base_s: Annotated[float, Field(gt=0, le=300)] = 4.0
+    """Wait before the second try; it doubles before each further one (4, 8, 16, 32 s)."""
+    callback_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """Time one delivery (connect, send, answer) may take."""
+
     def pool_sizes(self) -> dict[str, int]:
         """`pool_size` as language -> count (a ConfigError names a malformed entry)."""
         sizes: dict[str, int] = {}
@@ -199,6 +225,34 @@ class Settings(BaseSettings):
             raise ValueError("compile_timeout_s must not exceed max_compile_timeout_s")
         if self.max_stored_runs_per_client > self.max_stored_runs:
             raise ValueError("max_stored_runs_per_client must not exceed max_stored_runs")
+        return self
+
+    def callback_hosts(self) -> frozenset[str]:
+        """The hosts callbacks may go to, lower case, without a trailing dot."""
+        names = (
+            part.strip().lower().rstrip(".") for part in self.callback_allowed_hosts.split(",")
+        )
+        return frozenset(name.strip("[]") for name in names if name)
+
+    def callback_denied_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """`callback_deny_cidrs` parsed (a ConfigError names a malformed entry)."""
+        networks: list[IPv4Network | IPv6Network] = []
+        for entry in filter(None, (part.strip() for part in self.callback_deny_cidrs.split(","))):
+            try:
+                networks.append(ip_network(entry, strict=False))
+            except ValueError as error:
+                raise ConfigError(
+                    f"ISOBOX_CALLBACK_DENY_CIDRS entry {entry!r} is no CIDR"
+                ) from error
+        return tuple(networks)
+
+    @model_validator(mode="after")
+    def _callbacks_need_a_secret(self) -> Self:
+        if self.callback_hosts() and not self.callback_secret.get_secret_value():
+            raise ValueError(
+                "callback_secret (ISOBOX_CALLBACK_SECRET) is required when "
+                "callback_allowed_hosts turns callbacks on"
+            )
         return self
 
 

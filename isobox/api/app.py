@@ -12,6 +12,7 @@ from isobox.api.auth import DOCUMENT_API_KEY, ApiKeyCheck
 from isobox.api.body_limit import BodySizeLimit
 from isobox.api.client_limits import ClientLimits
 from isobox.api.errors import install_error_handlers
+from isobox.api.mcp_endpoint import router as mcp_router
 from isobox.api.openapi import install_openapi
 from isobox.api.readiness import Readiness
 from isobox.api.routes import execute, health, languages, metrics, piston, runs
@@ -55,6 +56,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (execute, runs, languages, metrics, piston):
         app.include_router(module.router, dependencies=DOCUMENT_API_KEY)
+    app.include_router(mcp_router)  # /mcp: the MCP server, its sessions in the lifespan
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: a request without a valid key is refused before anything,
     # its body included, is read.

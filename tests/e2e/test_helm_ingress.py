@@ -14,7 +14,10 @@ import socket
 import subprocess
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests import kube
 from tests.helpers.host import host_ipv4_addresses
@@ -171,6 +174,22 @@ def test_piston_endpoints_through_the_ingress(ingress):
         json={"language": "python", "version": "*", "files": [{"content": "print(6 * 7)"}]},
     ).json()
     assert (answer["run"]["stdout"], answer["run"]["code"]) == ("42\n", 0)
+
+
+async def test_an_mcp_call_through_the_ingress(ingress):
+    # The MCP SDK's own client on /mcp (streamable HTTP, stateless) through Traefik.
+    async with (
+        httpx2.AsyncClient(headers={"Host": HOST}, timeout=120) as http,
+        Client(streamable_http_client(f"{INGRESS_URL}/mcp", http_client=http)) as client,
+    ):
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("execute", {"language": "python", "code": "print(6 * 7)"})
+    assert tools == {"execute", "list_languages"}
+    assert result.is_error is False
+    assert (result.structured_content["stdout"], result.structured_content["backend"]) == (
+        "42\n",
+        "coderun",
+    )
 
 
 def test_a_bad_request_is_a_4xx_through_the_ingress(ingress):
