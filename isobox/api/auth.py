@@ -26,6 +26,9 @@ OPEN_PATHS = frozenset(
 )
 # Piston clients send the key bare, `Authorization: KEY`; only there is that read as a key.
 PISTON_PREFIX = "/api/v2/"
+# Judge0 clients send the key as `X-Auth-Token: KEY` (Judge0's AUTHN_HEADER); only there is
+# that header read as a key.
+JUDGE0_PREFIX = "/judge0/"
 UNAUTHORIZED = "a valid API key is required"
 
 # Declared on the routes for the OpenAPI description ("Authorize" in /docs); the middleware
@@ -48,16 +51,22 @@ def accepted(key: str | None, digests: frozenset[str]) -> bool:
     return any(matches)
 
 
-def offered_key(headers: dict[bytes, bytes], bare_allowed: bool) -> str | None:
+def offered_key(
+    headers: dict[bytes, bytes], bare_allowed: bool, auth_token_allowed: bool = False
+) -> str | None:
     """The key a request presents: `Authorization: Bearer KEY` (or, where `bare_allowed`,
-    `Authorization: KEY`), else `X-API-Key: KEY`."""
+    `Authorization: KEY`), else `X-API-Key: KEY` (or, where `auth_token_allowed`,
+    `X-Auth-Token: KEY`)."""
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
     scheme, _, rest = authorization.partition(" ")
     if scheme.lower() == "bearer" and rest.strip():
         return rest.strip()
     if bare_allowed and authorization:
         return authorization
-    return headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    if not key and auth_token_allowed:
+        key = headers.get(b"x-auth-token", b"").decode("latin-1").strip()
+    return key or None
 
 
 class ApiKeyCheck:
@@ -73,7 +82,11 @@ class ApiKeyCheck:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        key = offered_key(dict(scope["headers"]), bare_allowed=path.startswith(PISTON_PREFIX))
+        key = offered_key(
+            dict(scope["headers"]),
+            bare_allowed=path.startswith(PISTON_PREFIX),
+            auth_token_allowed=path.startswith(JUDGE0_PREFIX),
+        )
         if accepted(key, self.digests):
             assert key is not None
             scope.setdefault("state", {})["client_id"] = key_digest(key)

@@ -5,17 +5,41 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from pydantic import Field
 
+from isobox.api.callbacks import (
+    CallbackRefused,
+    EndSignal,
+    RunWithCallback,
+    dispatcher_of,
+    lifespan,
+    run_body,
+    wait_for_end,
+)
 from isobox.api.client_limits import admit_client
 from isobox.api.deps import ClientDep
 from isobox.api.openapi import errors
 from isobox.api.responses import run_response
+from isobox.errors import PolicyError
 from isobox.models import ExecutionRequest
 from isobox.runs import RunStore
 from isobox.runstate import RunState
-from isobox.wire import RunResponse
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+# The lifespan holds the completion-callback dispatcher (also used by the Judge0 routes).
+router = APIRouter(prefix="/runs", tags=["runs"], lifespan=lifespan)
+
+
+class RunSubmission(ExecutionRequest):
+    """A run to start, and where to send its result when it ends."""
+
+    callback_url: Annotated[
+        str | None,
+        Field(
+            description="http(s) URL the final `GET /runs/{id}` body is POSTed to once the run "
+            "ends, signed `X-Isobox-Signature: sha256=<HMAC>`; its host must be one of "
+            "ISOBOX_CALLBACK_ALLOWED_HOSTS."
+        ),
+    ] = None
 
 
 def get_runs(request: Request) -> RunStore:
@@ -37,32 +61,60 @@ def _found(state: RunState | None) -> RunState:
 @router.post(
     "",
     status_code=202,
-    response_model=RunResponse,
+    response_model=RunWithCallback,
     responses=errors(400, 401, 413, 422, 429, 503),
 )
 async def submit_run(
-    body: ExecutionRequest,
+    body: RunSubmission,
     runs: RunsDep,
     request: Request,
     client: ClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
-) -> RunResponse:
+) -> RunWithCallback:
     """Start a run and return its id at once; a repeated `Idempotency-Key` returns the
     first run instead of starting another. The run counts against this client's in-flight
-    limit until it ends, and only this client sees it."""
-    release = admit_client(request)
-    return run_response(await runs.submit(body, client, idempotency_key, on_end=release))
+    limit until it ends, and only this client sees it. With `callback_url`, its final
+    result is POSTed there once it ends (see `callback` in `GET /runs/{id}`)."""
+    callbacks = dispatcher_of(request)
+    url = body.callback_url
+    if url is not None:
+        try:
+            await callbacks.guard.check(url)
+        except CallbackRefused as refused:
+            raise PolicyError("callback_url", str(refused)) from refused
+    signal = EndSignal(admit_client(request))
+    plain = ExecutionRequest.model_validate(body.model_dump(exclude={"callback_url"}))
+    state = await runs.submit(plain, client, idempotency_key, on_end=signal)
+    signal.arm()
+    if url is not None and callbacks.state(state.run_id) is None:  # not for a repeated key
+
+        async def final_body() -> bytes | None:
+            ended = await wait_for_end(runs, state.run_id, client, signal)
+            return None if ended is None else run_body(ended)
+
+        callbacks.send_when_ended(state.run_id, url, "POST", final_body)
+    return _with_callback(request, state)
 
 
-@router.get("/{run_id}", response_model=RunResponse, responses=ONE_RUN)
-async def get_run(run_id: str, runs: RunsDep, client: ClientDep) -> RunResponse:
-    """The run's status and, when it has ended, the same result as `POST /execute`."""
-    return run_response(_found(await runs.get(run_id, client)))
+@router.get("/{run_id}", response_model=RunWithCallback, responses=ONE_RUN)
+async def get_run(
+    run_id: str, runs: RunsDep, client: ClientDep, request: Request
+) -> RunWithCallback:
+    """The run's status and, when it has ended, the same result as `POST /execute`; with a
+    callback, how its delivery went (`callback: {url, delivered, attempts, last_error}`)."""
+    return _with_callback(request, _found(await runs.get(run_id, client)))
 
 
-@router.delete("/{run_id}", response_model=RunResponse, responses=ONE_RUN)
-async def cancel_run(run_id: str, runs: RunsDep, client: ClientDep) -> RunResponse:
+@router.delete("/{run_id}", response_model=RunWithCallback, responses=ONE_RUN)
+async def cancel_run(
+    run_id: str, runs: RunsDep, client: ClientDep, request: Request
+) -> RunWithCallback:
     """Stop the run and remove its sandbox; an ended run is left as it is. In coderun mode the
     answer is "cancelled" once the operator confirms (waited for briefly), else "running"
     with the cancel recorded in the CodeRun."""
-    return run_response(_found(await runs.cancel(run_id, client)))
+    return _with_callback(request, _found(await runs.cancel(run_id, client)))
+
+
+def _with_callback(request: Request, state: RunState) -> RunWithCallback:
+    callback = dispatcher_of(request).state(state.run_id)
+    return RunWithCallback(**dict(run_response(state)), callback=callback)
