@@ -10,13 +10,18 @@ started=$(date +%s)
 step() { echo "== $* ($(( $(date +%s) - started )) s)"; }
 
 step "packages"
-hack/apt-install.sh docker.io bubblewrap debootstrap iproute2 procps python3-venv
+hack/apt-install.sh docker.io bubblewrap debootstrap iproute2 procps python3-venv runsc
 # The local backend runs every language with the host's own tools.
 hack/apt-install.sh nodejs ruby gcc g++ libc6-dev golang-go default-jdk-headless rustc
 
 step "python environment"
 make -s venv
 export PATH="$PWD/.venv/bin:$PATH"
+
+step "gVisor (runsc, pinned in hack/cluster/versions.env; cached)"
+# Docker's runtime runsc uses this build too: Debian 12's runsc (20221219) fails `ls` on every
+# directory of the bookworm images and crashes under a pids limit of 64 (docs/test-cluster.md §13).
+hack/cluster/build.sh gvisor
 
 step "docker engine"
 hack/dockerd.sh

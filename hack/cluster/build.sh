@@ -2,7 +2,7 @@
 # Build (or reuse from the cache) every binary the test cluster needs, into $CACHE/bin.
 # Each component has a stamp file $CACHE/stamps/<name> holding its cache key (pinned
 # version + go version); a matching stamp means "already built", so warm runs do nothing.
-# Usage: build.sh [component...]   (default: all; components: k8s containerd helm kube-router traefik etcd pause)
+# Usage: build.sh [component...]   (default: all; components: k8s containerd helm kube-router traefik etcd pause gvisor)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 mkdir -p "$BIN" "$CACHE/stamps" "$CACHE/src" "$CACHE/logs"
@@ -122,6 +122,22 @@ SRC
   stamp_set etcd "$key"
 }
 
+# gVisor: runsc from the module proxy, and its containerd shim built from hack/gvisor/shim (own
+# Start around gVisor's shim package, same pinned module version).
+build_gvisor() {
+  local shimdir=$REPO_ROOT/hack/gvisor/shim key
+  key="$GVISOR_VERSION $GOV $(cat "$shimdir/go.sum" "$shimdir/main.go" | sha256sum | cut -c1-16)"
+  stamp_ok gvisor "$key" && return 0
+  grep -qx "[[:space:]]*$GVISOR_MODULE $GVISOR_VERSION" "$shimdir/go.mod" \
+    || die "$shimdir/go.mod does not require $GVISOR_MODULE $GVISOR_VERSION (versions.env); bump it and run go mod tidy"
+  log "building gVisor $GVISOR_VERSION: runsc, containerd-shim-runsc-v1"
+  GOBIN="$BIN" go install -ldflags "-s -w -X gvisor.dev/gvisor/runsc/version.version=$GVISOR_VERSION" \
+    "$GVISOR_MODULE/runsc@$GVISOR_VERSION"
+  ( cd "$shimdir" && GOWORK=off go build -ldflags "-s -w" -o "$BIN/containerd-shim-runsc-v1" . )
+  "$BIN/runsc" --version | sed -n 1p
+  stamp_set gvisor "$key"
+}
+
 # Own pause binary (static C), packed as an image by images.sh.
 build_pause() {
   local key; key="$(sha256sum "$HACK_CLUSTER_DIR/pause.c" | cut -c1-16)"
@@ -131,13 +147,14 @@ build_pause() {
   stamp_set pause "$key"
 }
 
-all="etcd pause k8s containerd helm kube-router traefik"
+all="etcd pause k8s containerd helm kube-router traefik gvisor"
 set -- "${@:-}"; [ -n "${1:-}" ] || set -- $all
 for c in "$@"; do
   t0=$(date +%s)
   case $c in
     k8s) build_k8s ;; containerd) build_containerd ;; helm) build_helm ;;
     kube-router) build_kube_router ;; traefik) build_traefik ;; etcd) build_etcd ;; pause) build_pause ;;
+    gvisor) build_gvisor ;;
     *) die "unknown component $c" ;;
   esac
   log "$c ok ($(( $(date +%s) - t0 ))s)"

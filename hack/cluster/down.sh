@@ -2,7 +2,8 @@
 # Tear the test cluster down and remove whatever a previous (possibly killed) run left.
 # Idempotent. Touches only what up.sh created:
 #  - processes whose pid is recorded in $RUN/*.pid AND whose executable is in $BIN,
-#  - containers under our own runc root ($RUN/runc) and the shims serving our containerd socket,
+#  - containers under our own runc and runsc roots ($RUN/runc, $RUN/runsc), the shims serving our
+#    containerd socket, runsc sandbox/gofer processes of our runsc root,
 #  - mounts under $STATE and $RUN, the bridge $BRIDGE, cgroups named kubepods*,
 #  - iptables rules tagged with the comment "$TAG", and the KUBE-* chains/ipsets of our
 #    kube-proxy/kube-router (removed by their own --cleanup modes, only if we ran them).
@@ -53,9 +54,19 @@ if [ -d "$RUN/runc" ]; then
     done
   done
 fi
+# gVisor (RuntimeClass gvisor): containers of our runsc root ($RUN/runsc/<namespace>)
+if [ -d "$RUN/runsc" ] && [ -x "$BIN/runsc" ]; then
+  for root in "$RUN"/runsc/*/; do
+    [ -d "$root" ] || continue
+    for id in $("$BIN/runsc" --root "$root" list -q 2>/dev/null); do
+      "$BIN/runsc" --root "$root" kill "$id" KILL >/dev/null 2>&1
+      "$BIN/runsc" --root "$root" delete --force "$id" >/dev/null 2>&1
+    done
+  done
+fi
 for p in /proc/[0-9]*; do
   pid=${p#/proc/}
-  [ "$(exe_of "$pid")" = "$BIN/containerd-shim-runc-v2" ] || continue
+  case "$(exe_of "$pid")" in "$BIN/containerd-shim-runc-v2"|"$BIN/containerd-shim-runsc-v1") ;; *) continue ;; esac
   args=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null)
   [ "$(grep -A1 -x -- -address <<<"$args" | tail -1)" = "$RUN/containerd.sock" ] || continue
   ns=$(grep -A1 -x -- -namespace <<<"$args" | tail -1); id=$(grep -A1 -x -- -id <<<"$args" | tail -1)
@@ -64,6 +75,13 @@ for p in /proc/[0-9]*; do
   # remove exactly ours, named sha256("<containerd address>/<namespace>/<id>")
   sock=/run/containerd/s/$(printf '%s' "$RUN/containerd.sock/$ns/$id" | sha256sum | cut -c1-64)
   [ -n "$id" ] && rm -f "$sock"
+done
+# runsc sandbox/gofer processes of our root that outlived their container (a failed start, a
+# killed shim): argv[0] runsc-sandbox|runsc-gofer, exe $BIN/runsc, --root=$RUN/runsc/...
+for pid in $(pgrep -f '^runsc-(sandbox|gofer) '); do
+  [ "$(exe_of "$pid")" = "$BIN/runsc" ] || continue
+  tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -x -- "--root=$RUN/runsc/.*" || continue
+  kill -KILL "$pid" 2>/dev/null
 done
 stop_pids 10 containerd
 stop_pids 10 kube-apiserver

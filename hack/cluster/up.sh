@@ -26,6 +26,7 @@ free_gb=$(df -P -BG "$(dirname "$STATE")" | awk 'NR==2{gsub("G","",$4); print $4
 # ---- binaries and images (cached; a warm run does nothing here) -----------------------------
 [ -n "${ISOBOX_K8S_NO_BUILD:-}" ] || "$HACK_CLUSTER_DIR/build.sh"   # NO_BUILD: developer shortcut, binaries must already be cached
 "$HACK_CLUSTER_DIR/images.sh"
+for b in runsc containerd-shim-runsc-v1; do [ -x "$BIN/$b" ] || die "missing $BIN/$b (hack/cluster/build.sh gvisor)"; done
 log "binaries ready after $(elapsed)s"
 
 # ---- clean leftovers, fresh state ----------------------------------------------------------
@@ -43,7 +44,11 @@ export KUBECONFIG=$KUBECONFIG_ADMIN
 start() {  # name args...   (setsid, log file, pid file)
   local name=$1; shift
   : > "$LOGS/$name.log"
-  setsid "$BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  # Only stdio is passed on: an inherited descriptor (e.g. the lock of
+  # `flock /tmp/isobox-cluster.lock make cluster-up`) would be held by the daemons for the
+  # cluster's whole life.
+  ( for fd in $(ls "/proc/$BASHPID/fd"); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+    exec setsid "$BIN/$name" "$@" ) >>"$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN/$name.pid"
 }
 wait_for() {  # name timeout-seconds command...
@@ -143,9 +148,31 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         BinaryName = "$(command -v runc)"
         Root = "$RUN/runc"
         SystemdCgroup = false
+    # gVisor (RuntimeClass "gvisor"): gVisor's own shim, which runs runsc per pod (see
+    # docs/test-cluster.md §13); its options file says which runsc and which flags.
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runsc]
+      runtime_type = "io.containerd.runsc.v1"
+      runtime_path = "$BIN/containerd-shim-runsc-v1"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runsc.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = "$STATE/runsc.toml"
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
 TOML
+# gVisor shim options; [runsc_config] entries become runsc flags (--key=value). runsc's defaults
+# are kept: platform systrap, network "sandbox" (gVisor's netstack drives the pod's veth, so pod
+# traffic still crosses the CNI bridge and kube-router's NetworkPolicy chains).
+# ISOBOX_RUNSC_DEBUG=1: runsc debug logs (every runsc command, one file each) under $LOGS/runsc/.
+{
+  echo "binary_name = \"$BIN/runsc\""
+  echo "root = \"$RUN/runsc\""
+  echo "[runsc_config]"
+  if [ "${ISOBOX_RUNSC_DEBUG:-0}" = 1 ]; then
+    mkdir -p "$LOGS/runsc"
+    echo "  debug = \"true\""
+    echo "  debug-log = \"$LOGS/runsc/\""
+  fi
+} > "$STATE/runsc.toml"
 cat > "$STATE/cni/net.d/10-isobox.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
@@ -215,8 +242,8 @@ touch "$STATE/.ran-kube-proxy"
 start kube-proxy --config="$STATE/kube-proxy.yaml"
 wait_for kube-proxy 30 curl -fsS http://127.0.0.1:10256/healthz
 
-# ---- add-ons: RBAC for kube-router/traefik, IngressClass ----------------------------------
-"$BIN/kubectl" apply -f "$HACK_CLUSTER_DIR/manifests/addons.yaml" >/dev/null
+# ---- add-ons: RBAC for kube-router/traefik, IngressClass, RuntimeClass gvisor ----------------
+"$BIN/kubectl" apply -f "$HACK_CLUSTER_DIR/manifests/addons.yaml" -f "$HACK_CLUSTER_DIR/manifests/gvisor.yaml" >/dev/null
 
 # ---- kube-router: NetworkPolicy enforcement only --------------------------------------------
 touch "$STATE/.ran-kube-router"
