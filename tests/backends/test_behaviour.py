@@ -161,6 +161,24 @@ async def test_a_fork_bomb_is_contained(client):
     assert after["stdout"] == "still fine\n"
 
 
+async def test_a_python_fork_bomb_answers_within_its_timeout_and_spares_its_neighbours(client):
+    """The probe that took the kubernetes backends past 60 s (node load ~160) before each pod
+    got a uid of its own and the launcher an RLIMIT_NPROC for it."""
+    bomb = (
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    )
+    started = time.monotonic()
+
+    async def neighbour() -> dict:
+        await asyncio.sleep(0.5)
+        return await run(client, "bash", "echo neighbour fine")
+
+    bombed, other = await asyncio.gather(run(client, "python", bomb, timeout=3), neighbour())
+    assert bombed["timed_out"], bombed
+    assert time.monotonic() - started < 3 + 12
+    assert other["stdout"] == "neighbour fine\n"
+
+
 async def test_the_server_environment_is_not_visible(client, monkeypatch):
     secret = f"secret-{uuid.uuid4().hex}"
     monkeypatch.setenv("ISOBOX_TEST_SECRET", secret)
