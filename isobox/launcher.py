@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from isobox.errors import SandboxError
-from isobox.models import RunResult, StageResult
+from isobox.models import CaseResult, OutputFile, RunResult, SkippedFile, StageResult
 from isobox.outcome import stage_failed
 from isobox.output import CappedBuffer
 from isobox.sandbox import SANDBOX_ENV, WORKDIR
@@ -30,6 +30,17 @@ LOG_READ_FACTOR = 3
 LOG_READ_SLACK = 65536
 # The kernel caps one environment string at 128 KiB (MAX_ARG_STRLEN); stay well below it.
 BUNDLE_CHUNK_CHARS = 65536
+# Emptied by the launcher before every test case (the work directory is restored instead).
+CASE_CLEAN_DIRS = ["/tmp"]
+# What a decoder keeps whatever a sandbox prints: the settings' largest caps (settings.py:
+# max_tests <= 1000, max_tests_output_bytes and max_output_bytes <= 64 MiB,
+# max_output_files <= 1000); the launcher holds each run to its own, smaller ones.
+MAX_CASES = 1000
+MAX_CASES_OUTPUT_BYTES = 64 * MIB
+MAX_FILES = 1000
+MAX_FILES_BYTES = 64 * MIB
+# Per frame of a test case or an output file (its r or f line), beside the output itself.
+FRAME_SLACK_BYTES = 1024
 
 
 def bundle_document(
@@ -56,7 +67,7 @@ def bundle_document(
     compile_command = spec.compile_command
     limits = spec.limits
     sandbox_mib = sandbox_memory_mib or spec.sandbox_memory_mib
-    return {
+    document: dict[str, Any] = {
         "workdir": WORKDIR,
         "files": [
             {"path": item.path, "content_b64": base64.b64encode(item.content).decode()}
@@ -81,6 +92,22 @@ def bundle_document(
         "isolation_wait_ms": int(isolation_wait_s * 1000),
         "max_processes": max_processes,
     }
+    if spec.tests:
+        # Each case runs the command with its own stdin, its args after the command's own.
+        document["cases"] = [
+            {"stdin_b64": base64.b64encode(case.stdin).decode(), "args": list(case.args)}
+            for case in spec.tests
+        ]
+        document["stop_on_failure"] = spec.stop_on_failure
+        document["cases_output_limit"] = limits.tests_output_bytes
+        document["clean_dirs"] = CASE_CLEAN_DIRS
+    if spec.outputs:
+        document["outputs"] = {
+            "globs": list(spec.outputs),
+            "max_files": limits.output_files,
+            "max_bytes": limits.output_files_bytes,
+        }
+    return document
 
 
 def _stage_memory_bytes(stage_mib: int, sandbox_mib: int) -> int:
@@ -114,6 +141,12 @@ class _Stage:
     report: dict[str, Any] | None = None
 
 
+@dataclass
+class _File:
+    header: dict[str, Any]
+    data: CappedBuffer
+
+
 class FrameDecoder:
     """Rebuilds a run's result from the launcher's frames, keeping at most `limit` bytes a stream.
 
@@ -128,6 +161,13 @@ class FrameDecoder:
         self._limit = limit
         self._pending = bytearray()
         self._stages = {name: self._new_stage() for name in ("compile", "run")}
+        self._cases: dict[int, _Stage] = {}
+        self._cases_bytes = 0
+        self._files: list[_File] = []
+        self._skipped: list[SkippedFile] = []
+        self._files_bytes = 0
+        self.done: dict[str, Any] | None = None
+        """The launcher's d frame: every test case it was going to run has reported."""
         self.garbage_lines = 0
         self.launcher_error: str | None = None
         self.ready = False
@@ -157,10 +197,56 @@ class FrameDecoder:
         b"ce": ("compile", "stderr"),
     }
 
+    def _case(self, index: int) -> _Stage | None:
+        if index not in self._cases and len(self._cases) < MAX_CASES:
+            self._cases[index] = self._new_stage()
+        return self._cases.get(index)
+
+    def _case_data(self, tag: bytes, body: bytes) -> None:
+        """`<index>o` / `<index>e`: a test case's stdout or stderr."""
+        case = self._case(int(tag[:-1]))
+        data = base64.b64decode(body, validate=True)
+        room = MAX_CASES_OUTPUT_BYTES - self._cases_bytes
+        if case is None or room <= 0:
+            return
+        data = data[:room]
+        self._cases_bytes += len(data)
+        (case.stdout if tag.endswith(b"o") else case.stderr).add(data)
+
+    def _file(self, body: bytes) -> None:
+        """`f {json}`: an output file's header (its `fd` frames follow) or a skipped match."""
+        header = json.loads(body)
+        name = str(header["name"])
+        if header.get("skipped"):
+            if len(self._skipped) < MAX_FILES:
+                self._skipped.append(SkippedFile(name=name, reason=str(header["skipped"])))
+            return
+        if len(self._files) < MAX_FILES:
+            room = max(MAX_FILES_BYTES - self._files_bytes, 0)
+            self._files.append(_File(header, CappedBuffer(room)))
+
+    def _file_data(self, body: bytes) -> None:
+        if not self._files:
+            self.garbage_lines += 1
+            return
+        data = base64.b64decode(body, validate=True)
+        sink = self._files[-1].data
+        before = len(sink.data)
+        sink.add(data)
+        self._files_bytes += len(sink.data) - before
+
     def _line(self, line: bytes) -> None:
         tag, _, body = line.partition(b" ")
         try:
-            if tag in self._STREAM_TAGS:
+            if tag[:-1].isdigit() and tag[-1:] in {b"o", b"e"}:
+                self._case_data(tag, body)
+            elif tag == b"fd":
+                self._file_data(body)
+            elif tag == b"f":
+                self._file(body)
+            elif tag == b"d":
+                self.done = json.loads(body)
+            elif tag in self._STREAM_TAGS:
                 stage_name, stream = self._STREAM_TAGS[tag]
                 sink = getattr(self._stages[stage_name], stream)
                 kept = sink.add(base64.b64decode(body, validate=True))
@@ -172,14 +258,29 @@ class FrameDecoder:
                 self.launcher_error = base64.b64decode(body, validate=True).decode(errors="replace")
             elif tag == b"r":
                 report = json.loads(body)
-                self._stages[report.get("stage", "run")].report = report
+                case = report.get("case")
+                if isinstance(case, int) and not isinstance(case, bool) and case >= 0:
+                    stage = self._case(case)
+                    if stage is not None:
+                        stage.report = report
+                else:
+                    self._stages[report.get("stage", "run")].report = report
             else:
                 self.garbage_lines += 1
         except (binascii.Error, ValueError, KeyError, AttributeError):
             self.garbage_lines += 1
 
     def has_report(self) -> bool:
-        return self._stages["run"].report is not None or self._compile_failed()
+        return (
+            self._stages["run"].report is not None
+            or self.done is not None
+            or self._compile_failed()
+        )
+
+    @property
+    def with_cases(self) -> bool:
+        """The launcher ran test cases (it said so with a case frame or its d frame)."""
+        return bool(self._cases) or self.done is not None
 
     def _compile_failed(self) -> bool:
         report = self._stages["compile"].report
@@ -188,11 +289,38 @@ class FrameDecoder:
         )
 
     def result(self) -> RunResult:
-        """The result so far; fields the launcher never reported keep their defaults."""
-        run = _stage_result(self._stages["run"])
+        """The result so far; fields the launcher never reported keep their defaults. With
+        test cases the run fields are the first case's, and `tests` holds those that
+        reported (a case cut off midway is the caller's to add, see sandbox_result)."""
         compile_stage = self._stages["compile"]
         compiled = _stage_result(compile_stage) if compile_stage.report is not None else None
-        return RunResult(**run.model_dump(), compile=compiled)
+        files = [
+            OutputFile(
+                name=str(item.header.get("name", "")),
+                size=int(item.header.get("size") or 0),
+                content_b64=base64.b64encode(bytes(item.data.data)).decode(),
+                truncated=bool(item.header.get("truncated"))
+                or item.data.truncated
+                or len(item.data.data) < int(item.header.get("sent") or 0),
+            )
+            for item in self._files
+        ]
+        extra: dict[str, Any] = {"compile": compiled, "files": files}
+        extra["files_skipped"] = list(self._skipped)
+        if not self.with_cases:
+            return RunResult(**_stage_result(self._stages["run"]).model_dump(), **extra)
+        tests = [
+            CaseResult(index=index, **_stage_result(stage).model_dump())
+            for index, stage in sorted(self._cases.items())
+            if stage.report is not None
+        ]
+        first = tests[0].model_dump(exclude={"index", "verdict"}) if tests else {}
+        return RunResult(**first, tests=tests, **extra)
+
+    def unreported_case(self) -> int:
+        """The index of the case that was running when the launcher stopped reporting."""
+        reported = [index for index, stage in self._cases.items() if stage.report is not None]
+        return max(reported, default=-1) + 1
 
 
 def _stage_result(stage: _Stage) -> StageResult:
@@ -216,6 +344,14 @@ def _stage_result(stage: _Stage) -> StageResult:
 def log_read_cap(output_limit: int) -> int:
     """The most bytes of a sandbox's log worth reading for a run with this output limit."""
     return output_limit * 2 * LOG_READ_FACTOR + LOG_READ_SLACK
+
+
+def spec_log_read_cap(spec: RunSpec) -> int:
+    """The most bytes of a sandbox's log worth reading for `spec`: as `log_read_cap` for a
+    plain run, more for test cases (every case's streams and report) and output files."""
+    frames = len(spec.tests) + spec.limits.output_files if spec.outputs else len(spec.tests)
+    cap = spec.output_budget_bytes * LOG_READ_FACTOR // 2 + frames * FRAME_SLACK_BYTES
+    return max(log_read_cap(spec.limits.output_bytes), cap + LOG_READ_SLACK)
 
 
 @dataclass(frozen=True)
@@ -242,6 +378,8 @@ def sandbox_result(decoder: FrameDecoder, end: SandboxEnd) -> RunResult:
     if decoder.launcher_error:
         raise SandboxError(f"the sandbox refused to run: {decoder.launcher_error}")
     result = decoder.result()
+    if decoder.with_cases:
+        return _cases_result(decoder, result, end)
     if end.deadline_hit:
         return result.model_copy(
             update={
@@ -261,6 +399,31 @@ def sandbox_result(decoder: FrameDecoder, end: SandboxEnd) -> RunResult:
     raise SandboxError(
         f"the sandbox's launcher ended without reporting a result (exit status {end.exit_code})"
     )
+
+
+def _cases_result(decoder: FrameDecoder, result: RunResult, end: SandboxEnd) -> RunResult:
+    """The merge for a run of test cases: a sandbox killed at its deadline, or by the kernel
+    out of memory, before the launcher's d frame ended the case that was running then (it is
+    added, timed out or OOM-killed); an OOM kill the runtime saw after a complete report
+    marks the last case unless the launcher already found one."""
+    tests = list(result.tests or [])
+    if not decoder.has_report():
+        if not (end.deadline_hit or end.oom_killed):
+            raise SandboxError(
+                "the sandbox's launcher stopped reporting test cases midway "
+                f"(exit status {end.exit_code})"
+            )
+        cut = CaseResult(
+            index=decoder.unreported_case(),
+            signal="SIGKILL",
+            timed_out=end.deadline_hit,
+            oom_killed=end.oom_killed,
+        )
+        tests.append(cut)
+    elif end.oom_killed and tests and not any(case.oom_killed for case in tests):
+        tests[-1] = tests[-1].model_copy(update={"oom_killed": True})
+    first = tests[0].model_dump(exclude={"index", "verdict"}) if tests else {}
+    return result.model_copy(update={**first, "tests": tests})
 
 
 def _marked_oom(result: RunResult) -> RunResult:

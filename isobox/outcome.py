@@ -16,7 +16,8 @@ from __future__ import annotations
 import signal
 from enum import StrEnum
 
-from isobox.models import RunResult, StageResult
+from isobox.models import CaseResult, RunResult, StageResult
+from isobox.models import Verdict as Verdict
 
 # A shell (and bwrap, and the launcher) reports death by signal N as exit status 128 + N.
 SIGNAL_EXIT_BASE = 128
@@ -91,25 +92,43 @@ def stage_ending(stage: StageResult) -> Ending:
     return Ending.OK if stage.exit_code == 0 and stage.signal is None else Ending.ERROR
 
 
+ENDING_OF_VERDICT = {
+    Verdict.TIME_LIMIT_EXCEEDED: Ending.TIMEOUT,
+    Verdict.MEMORY_LIMIT_EXCEEDED: Ending.OOM,
+}
+
+
 def ending(result: RunResult) -> Ending:
-    """How `result` ended, by the precedence in this module's docstring."""
+    """How `result` ended, by the precedence in this module's docstring; with test cases,
+    how the first failing case ended (a wrong answer or cut output too is an error: a run
+    with any failing case has failed)."""
     if result.compile is not None and stage_failed(result.compile):
         return Ending.ERROR
+    if result.tests is not None:
+        failing = first_failing(result.tests)
+        if failing is None:
+            return Ending.OK
+        return ENDING_OF_VERDICT.get(case_verdict(failing), Ending.ERROR)
     return stage_ending(result)
 
 
-class Verdict(StrEnum):
-    """A judge's word for a result (`RunResult.verdict`); `wrong_answer` needs an expected
-    output to compare with, `internal_error` is a run isobox could not carry out."""
+def stage_verdict(stage: StageResult) -> Verdict:
+    """A stage's verdict by its own report (no expected output: never wrong_answer)."""
+    end = stage_ending(stage)
+    if end is not Ending.OK:
+        return VERDICT_OF_ENDING[end]
+    if stage.stdout_truncated or stage.stderr_truncated:
+        return Verdict.OUTPUT_LIMIT_EXCEEDED
+    return Verdict.ACCEPTED
 
-    ACCEPTED = "accepted"
-    WRONG_ANSWER = "wrong_answer"
-    TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
-    MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
-    OUTPUT_LIMIT_EXCEEDED = "output_limit_exceeded"
-    RUNTIME_ERROR = "runtime_error"
-    COMPILATION_ERROR = "compilation_error"
-    INTERNAL_ERROR = "internal_error"
+
+def case_verdict(case: CaseResult) -> Verdict:
+    """A case's verdict: the judged one, else by its own report."""
+    return case.verdict if case.verdict is not None else stage_verdict(case)
+
+
+def first_failing(cases: list[CaseResult]) -> CaseResult | None:
+    return next((case for case in cases if case_verdict(case) is not Verdict.ACCEPTED), None)
 
 
 VERDICT_OF_ENDING = {
@@ -121,15 +140,14 @@ VERDICT_OF_ENDING = {
 
 def verdict(result: RunResult) -> Verdict:
     """The ending in a judge's words; output cut at the limit is output_limit_exceeded
-    (the program ran on, but a judge cannot check what it printed)."""
+    (the program ran on, but a judge cannot check what it printed). With test cases: the
+    first failing case's verdict, else accepted."""
     if result.compile is not None and stage_failed(result.compile):
         return Verdict.COMPILATION_ERROR
-    end = ending(result)
-    if end is not Ending.OK:
-        return VERDICT_OF_ENDING[end]
-    if result.stdout_truncated or result.stderr_truncated:
-        return Verdict.OUTPUT_LIMIT_EXCEEDED
-    return Verdict.ACCEPTED
+    if result.tests is not None:
+        failing = first_failing(result.tests)
+        return Verdict.ACCEPTED if failing is None else case_verdict(failing)
+    return stage_verdict(result)
 
 
 def phase_of(result: RunResult) -> Phase:

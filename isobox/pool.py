@@ -180,6 +180,7 @@ def fits(spec: RunSpec, shape: RunSpec) -> bool:
         and spec.sandbox_memory_mib <= shape.sandbox_memory_mib
         and limits.timeout_s <= room.timeout_s
         and limits.compile_timeout_s <= room.compile_timeout_s
+        and spec.total_run_seconds <= shape.total_run_seconds
         and (limits.cpus, limits.pids, limits.scratch_mib, limits.output_bytes)
         == (room.cpus, room.pids, room.scratch_mib, room.output_bytes)
     )

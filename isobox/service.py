@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from isobox.backends.base import Backend, SandboxBackend
 from isobox.errors import ConfigError, IsoboxError, PolicyError, RequestProblem, Saturated
+from isobox.judging import judge_run
 from isobox.languages import Language, LanguageRegistry
 from isobox.launcher import OutputListener
 from isobox.metrics import Metrics
@@ -136,7 +137,7 @@ class ExecutionService:
         async with self._slot():
             started = time.monotonic()
             with self.metrics.in_flight.track_inprogress():
-                result = await self._on_backend(spec, on_output)
+                result = judge_run(spec, await self._on_backend(spec, on_output))
         self.metrics.finished(
             spec.language.name,
             self.backend.name,

@@ -84,6 +84,21 @@ class Settings(BaseSettings):
     """Most command-line arguments a request may carry."""
     max_arg_bytes: Annotated[int, Field(ge=1)] = 4096
     """Longest single command-line argument."""
+    max_tests: Annotated[int, Field(ge=0, le=1000)] = 64
+    """Most test cases (`tests`) a request may carry."""
+    max_tests_stdin_bytes: Annotated[int, Field(ge=0)] = 256 * 1024
+    """Largest total stdin of all test cases (each also within max_stdin_bytes); it travels
+    in the sandbox's bundle beside the code and files."""
+    max_tests_expected_bytes: Annotated[int, Field(ge=0)] = 256 * 1024
+    """Largest total `expected_output` of all test cases (each also within
+    output_limit_bytes)."""
+    max_tests_output_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = 16 * MIB
+    """Bytes of stdout and stderr all test cases of a run may print together (each stream
+    also within output_limit_bytes); a case cut by it is output_limit_exceeded."""
+    max_output_files: Annotated[int, Field(ge=0, le=1000)] = 16
+    """Most files (and globs) `outputs` may send back."""
+    max_output_bytes: Annotated[int, Field(ge=0, le=64 * MIB)] = 4 * MIB
+    """Bytes of all output files of a run together; a file past it is cut and flagged."""
     max_body_bytes: Annotated[int, Field(ge=4096)] = 2 * MIB
     """Largest accepted HTTP request body."""
     max_concurrent_runs: Annotated[int, Field(ge=1, le=4096)] = 64

@@ -63,6 +63,8 @@ type FileHeader struct {
 	Name      string `json:"name"`
 	Size      int64  `json:"size"`
 	Truncated bool   `json:"truncated"`
+	// Sent is how many bytes of it the fd frames after this one carry.
+	Sent int64 `json:"sent"`
 	// Skipped, when set, says why a match was not sent (no fd frames follow).
 	Skipped string `json:"skipped,omitempty"`
 }

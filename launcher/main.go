@@ -69,11 +69,13 @@ func launch() int {
 		return status
 	}
 	res := rn.run(run)
-	if b.Outputs != nil {
-		collectOutputs(rn.frames, b.Workdir, b.Outputs)
-	}
 	if err := rn.frames.result(res); err != nil {
 		fmt.Fprintf(os.Stderr, "isobox-launch: writing result: %v\n", err)
+	}
+	// After the r frame: a reader that stops early (a log cut at its cap) loses files, not
+	// the run's report.
+	if b.Outputs != nil {
+		collectOutputs(rn.frames, b.Workdir, b.Outputs)
 	}
 	return res.exitStatus()
 }

@@ -130,7 +130,7 @@ func sendFile(fw *frameWriter, workdir, rel string, left *int64) string {
 	if take > *left {
 		take = *left
 	}
-	fw.record("f", FileHeader{Name: rel, Size: size, Truncated: take < size})
+	fw.record("f", FileHeader{Name: rel, Size: size, Truncated: take < size, Sent: take})
 	buf := make([]byte, maxFrameBytes)
 	for take > 0 {
 		n, err := f.Read(buf[:minInt64(take, int64(len(buf)))])

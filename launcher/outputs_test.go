@@ -23,8 +23,8 @@ func TestOutputsCollectedByteExact(t *testing.T) {
 		t.Errorf("png = %q", o.files["out/a.png"])
 	}
 	expect(t, "csv", string(o.files["result.csv"]), "x,y\n1,2\n")
-	// f frames come before the run's r frame, which stays the last one.
-	expect(t, "last frame", o.frames[len(o.frames)-1], "r")
+	// f frames come after the run's r frame.
+	expect(t, "frames", o.frames[:2], []string{"r", "f"})
 	expect(t, "first f header", o.records[0]["name"], "out/a.png")
 	expect(t, "size", o.records[0]["size"], 10)
 	expect(t, "truncated", o.records[0]["truncated"], false)

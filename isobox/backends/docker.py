@@ -34,7 +34,13 @@ from isobox.backends.docker_config import (
 )
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.ids import new_run_id
-from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, log_read_cap, sandbox_result
+from isobox.launcher import (
+    FrameDecoder,
+    SandboxEnd,
+    bundle_line,
+    sandbox_result,
+    spec_log_read_cap,
+)
 from isobox.models import RunResult
 from isobox.sandbox import POOL_OWNER_LABEL, RUN_ID_LABEL
 from isobox.settings import Settings
@@ -189,11 +195,10 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         container = sandbox.container
         assert container is not None, "provision sets the container or raises"
         # The launcher enforces the timeout itself; this is the backstop if the launcher cannot.
-        compile_s = spec.limits.compile_timeout_s if spec.compile_command is not None else 0
-        deadline = spec.limits.timeout_s + compile_s + self._settings.docker_run_timeout_grace_s
+        deadline = spec.total_run_seconds + self._settings.docker_run_timeout_grace_s
         decoder = FrameDecoder(spec.limits.output_bytes)
         decoder.on_output = sandbox.on_output
-        cap = log_read_cap(spec.limits.output_bytes)
+        cap = spec_log_read_cap(spec)
         # Streamed, the log is followed while the program runs; else read once it ended.
         follow = sandbox.on_output is not None
         waiting = _follow_and_wait if follow else _wait

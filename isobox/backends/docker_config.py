@@ -11,7 +11,7 @@ from typing import Any
 
 from docker.types import LogConfig, Ulimit
 
-from isobox.launcher import bundle_environment, log_read_cap
+from isobox.launcher import bundle_environment, spec_log_read_cap
 from isobox.sandbox import (
     LANGUAGE_LABEL,
     LAUNCHER_PATH,
@@ -98,7 +98,7 @@ def _sandbox_config(spec: RunSpec, runtime: str) -> dict[str, Any]:
         "ulimits": [Ulimit(name="core", soft=0, hard=0)],
         "log_config": LogConfig(
             type="json-file",
-            config={"max-size": str(log_read_cap(limits.output_bytes)), "max-file": "1"},
+            config={"max-size": str(spec_log_read_cap(spec)), "max-file": "1"},
         ),
         "stdin_open": False,
         "detach": True,

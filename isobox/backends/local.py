@@ -215,9 +215,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
     async def collect(self, sandbox: LocalSandbox, spec: RunSpec) -> RunResult:
         process = sandbox.process
         assert process is not None, "provision started it"
-        limit_s = spec.limits.timeout_s + LAUNCHER_GRACE_S
-        if spec.compile_command is not None:
-            limit_s += spec.limits.compile_timeout_s
+        limit_s = spec.total_run_seconds + LAUNCHER_GRACE_S
         backstop_fired = False
         try:
             await asyncio.wait_for(process.wait(), limit_s)

@@ -277,8 +277,7 @@ def run_uid(run_id: str) -> int:
 
 
 def active_deadline_seconds(spec: RunSpec, isolation_wait_s: float = 0) -> int:
-    compile_s = spec.limits.compile_timeout_s if spec.compile_command else 0
-    return math.ceil(spec.limits.timeout_s + compile_s + isolation_wait_s) + DEADLINE_GRACE_S
+    return math.ceil(spec.total_run_seconds + isolation_wait_s) + DEADLINE_GRACE_S
 
 
 def wait_limit_seconds(spec: RunSpec, start_timeout_s: float, isolation_wait_s: float) -> float:
@@ -391,6 +390,13 @@ def coderun_crd() -> dict[str, Any]:
     these bounds are the loose backstop, the API's checks the exact ones.
     """
     kib = 1024
+    case_status = _stage_status_schema()
+    case_status["properties"].update(
+        {
+            "index": {"type": "integer"},
+            "verdict": {"type": "string", "nullable": True, "maxLength": 64},
+        }
+    )
     status = _stage_status_schema()
     status["properties"].update(
         {
@@ -412,6 +418,37 @@ def coderun_crd() -> dict[str, Any]:
             "startedAt": {"type": "string", "format": "date-time", "maxLength": 64},
             "finishedAt": {"type": "string", "format": "date-time", "maxLength": 64},
             "compile": _stage_status_schema(),
+            # Test cases (the operator cuts their streams to a share of its JSON budget and
+            # keeps every verdict); at most settings.max_tests (<= 1000) entries.
+            "tests": {"type": "array", "maxItems": 1000, "items": case_status},
+            "passed": {"type": "integer"},
+            "total": {"type": "integer"},
+            "verdict": {"type": "string", "maxLength": 64},
+            # Output files (content cut to the budget's share, flagged truncated).
+            "files": {
+                "type": "array",
+                "maxItems": 1000,  # settings.max_output_files' bound
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 4 * kib},
+                        "size": {"type": "integer"},
+                        "contentB64": {"type": "string", "maxLength": 1024 * kib},
+                        "truncated": {"type": "boolean"},
+                    },
+                },
+            },
+            "filesSkipped": {
+                "type": "array",
+                "maxItems": 64,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "maxLength": 4 * kib},
+                        "reason": {"type": "string", "maxLength": 256},
+                    },
+                },
+            },
         }
     )
     # kopf keeps its own bookkeeping next to ours.
@@ -433,13 +470,40 @@ def coderun_crd() -> dict[str, Any]:
                 "maxItems": 32,
                 "items": {
                     "type": "object",
-                    "required": ["name", "content"],
+                    "required": ["name"],
                     "properties": {
                         # policy.MAX_PATH_BYTES
                         "name": {"type": "string", "maxLength": 255},
                         "content": {"type": "string", "maxLength": 512 * kib},
+                        # Binary files: base64 of at most max_files_bytes.
+                        "contentB64": {"type": "string", "maxLength": 683 * kib + 4},
                     },
                 },
+            },
+            "tests": {  # max_tests cases; stdin totals max_tests_stdin_bytes
+                "type": "array",
+                "maxItems": 64,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "stdin": {"type": "string", "maxLength": 256 * kib},
+                        "args": {
+                            "type": "array",
+                            "maxItems": 64,
+                            "items": {"type": "string", "maxLength": 4 * kib},
+                        },
+                        # output_limit_bytes' largest (64 MiB) is far above what a status
+                        # holds; the total is max_tests_expected_bytes.
+                        "expectedOutput": {"type": "string", "maxLength": 256 * kib},
+                    },
+                },
+            },
+            "compare": {"type": "string", "enum": ["exact", "trailing_whitespace", "tokens"]},
+            "stopOnFailure": {"type": "boolean"},
+            "outputs": {  # max_output_files globs
+                "type": "array",
+                "maxItems": 16,
+                "items": {"type": "string", "maxLength": 255},
             },
             "timeoutSeconds": {"type": "number"},
             "memoryMiB": {"type": "integer"},

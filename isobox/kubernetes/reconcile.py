@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from isobox.errors import SandboxError
-from isobox.kubernetes.coderun import status_from_result
+from isobox.judging import judge
+from isobox.kubernetes.coderun import expected_outputs, status_from_result
 from isobox.kubernetes.pod_status import is_running_or_done, pod_end, pod_outcome
 from isobox.launcher import FrameDecoder, sandbox_result
-from isobox.models import RunResult, StageResult
+from isobox.models import CaseResult, OutputFile, RunResult, StageResult
 from isobox.outcome import FINAL_PHASES, Phase
 
 # What one CodeRun status may hold, JSON-encoded, so that a maximal run's record stays far
 # below the API server's 3 MiB request limit (etcd's object size) with room for the spec.
 STATUS_BUDGET_BYTES = 768 * 1024
 STREAM_BUDGET_BYTES = STATUS_BUDGET_BYTES // 4
+MAX_SKIPPED_RECORDED = 64
+
+S = TypeVar("S", bound=StageResult)
 
 
 @dataclass(frozen=True)
@@ -89,27 +93,67 @@ def next_status(
             return Decision(
                 status=error_status("SandboxFailed", str(error), now), delete_pod=not gone
             )
-        return Decision(status=bounded_status(result, now), delete_pod=not gone)
+        return Decision(status=bounded_status(judged(coderun, result), now), delete_pod=not gone)
     return Decision(status=error_status(outcome.reason, outcome.message, now), delete_pod=not gone)
 
 
+def judged(coderun: dict[str, Any], result: RunResult) -> RunResult:
+    """`result` with its test cases judged against the CodeRun's expected outputs (before
+    the record cuts any output), as the API's service judges a run of the other backends."""
+    spec: dict[str, Any] = coderun.get("spec") or {}
+    if "tests" not in spec:
+        return result
+    compare = str(spec.get("compare") or "trailing_whitespace")
+    return judge(result, expected_outputs(spec), compare, bool(spec.get("stopOnFailure")))
+
+
 def bounded_status(result: RunResult, now: str) -> dict[str, Any]:
-    """The status recording `result`, each stream cut to STREAM_BUDGET_BYTES as JSON (an
-    \\xff that became U+FFFD costs 6 bytes as `\\ufffd`), cut streams flagged truncated, and
-    `recordTruncated` set when the record holds less than the run's own result."""
+    """The status recording `result`, each stream cut to its share of STATUS_BUDGET_BYTES as
+    JSON (an \\xff that became U+FFFD costs 6 bytes as `\\ufffd`): the run's and compile's
+    streams, every test case's, and every output file's content share it equally (at most
+    STREAM_BUDGET_BYTES each). Cut streams and files are flagged truncated; verdicts, counts
+    and figures are kept whole; `recordTruncated` is set when the record holds less than the
+    run's own result."""
+    shares = 2 * (2 + len(result.tests or [])) + len(result.files)
+    budget = min(STREAM_BUDGET_BYTES, STATUS_BUDGET_BYTES // max(shares, 1))
     cut = False
     stages: dict[str, StageResult] = {}
     for name, stage in (("run", result), ("compile", result.compile)):
         if stage is None:
             continue
-        fitted, stage_cut = _fitted(stage)
+        fitted, stage_cut = _fitted(stage, budget)
         stages[name] = fitted
         cut = cut or stage_cut
+    tests: list[CaseResult] | None = None
+    if result.tests is not None:
+        tests = []
+        for case in result.tests:
+            fitted_case, case_cut = _fitted(case, budget)
+            tests.append(fitted_case)
+            cut = cut or case_cut
+    files: list[OutputFile] = []
+    for item in result.files:
+        content = item.content_b64
+        if len(content) > budget:
+            content, cut = content[: budget // 4 * 4], True
+        files.append(
+            item.model_copy(
+                update={
+                    "content_b64": content,
+                    "truncated": item.truncated or content != item.content_b64,
+                }
+            )
+        )
     run = stages["run"]
     bounded = RunResult(
         **run.model_dump(include=set(StageResult.model_fields)),
         compile=stages.get("compile"),
         runtime=result.runtime,
+        tests=tests,
+        passed=result.passed,
+        total=result.total,
+        files=files,
+        files_skipped=result.files_skipped[:MAX_SKIPPED_RECORDED],
     )
     status = status_from_result(bounded, now)
     if cut:
@@ -117,9 +161,9 @@ def bounded_status(result: RunResult, now: str) -> dict[str, Any]:
     return status
 
 
-def _fitted(stage: StageResult) -> tuple[StageResult, bool]:
-    stdout, out_cut = _fit(stage.stdout)
-    stderr, err_cut = _fit(stage.stderr)
+def _fitted(stage: S, budget: int) -> tuple[S, bool]:
+    stdout, out_cut = _fit(stage.stdout, budget)
+    stderr, err_cut = _fit(stage.stderr, budget)
     update = {
         "stdout": stdout,
         "stderr": stderr,
@@ -129,13 +173,13 @@ def _fitted(stage: StageResult) -> tuple[StageResult, bool]:
     return stage.model_copy(update=update), out_cut or err_cut
 
 
-def _fit(text: str) -> tuple[str, bool]:
-    if len(json.dumps(text)) <= STREAM_BUDGET_BYTES:
+def _fit(text: str, budget: int) -> tuple[str, bool]:
+    if len(json.dumps(text)) <= budget:
         return text, False
     low, high = 0, len(text)
     while low < high:  # the longest prefix whose JSON fits
         middle = (low + high + 1) // 2
-        if len(json.dumps(text[:middle])) <= STREAM_BUDGET_BYTES:
+        if len(json.dumps(text[:middle])) <= budget:
             low = middle
         else:
             high = middle - 1
