@@ -13,6 +13,8 @@ step "packages"
 hack/apt-install.sh docker.io bubblewrap debootstrap iproute2 procps python3-venv runsc
 # The local backend runs every language with the host's own tools.
 hack/apt-install.sh nodejs ruby gcc g++ libc6-dev golang-go default-jdk-headless rustc
+# The playground's browser test drives Debian's chromium (playwright cannot download one here).
+hack/apt-install.sh chromium
 
 step "python environment"
 make -s venv

@@ -15,7 +15,16 @@ from isobox.api.errors import install_error_handlers
 from isobox.api.mcp_endpoint import router as mcp_router
 from isobox.api.openapi import install_openapi
 from isobox.api.readiness import Readiness
-from isobox.api.routes import execute, health, judge0, languages, metrics, piston, runs
+from isobox.api.routes import (
+    execute,
+    health,
+    judge0,
+    languages,
+    metrics,
+    piston,
+    playground,
+    runs,
+)
 from isobox.backends.base import Backend
 from isobox.backends.factory import create_backend
 from isobox.languages import LanguageRegistry
@@ -57,6 +66,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     for module in (execute, runs, languages, metrics, piston, judge0):
         app.include_router(module.router, dependencies=DOCUMENT_API_KEY)
     app.include_router(mcp_router)  # /mcp: the MCP server, its sessions in the lifespan
+    app.include_router(playground.router)  # the page needs no key; what it calls does
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so outermost: a request without a valid key is refused before anything,
     # its body included, is read.

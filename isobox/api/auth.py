@@ -23,6 +23,8 @@ from isobox.api.errors import error_response
 # Answered without a key: probes and the API's description (which holds no data).
 OPEN_PATHS = frozenset(
     {"/health", "/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    # The playground page and its assets (static, no data); what the page calls needs a key.
+    | {"/playground", "/playground/playground.js", "/playground/playground.css"}
 )
 # Piston clients send the key bare, `Authorization: KEY`; only there is that read as a key.
 PISTON_PREFIX = "/api/v2/"

@@ -23,23 +23,13 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from isobox.mcp.tools import TAKES_OUTPUTS
 from tests.helpers.environment import clean_environment
+from tests.helpers.png import RED_SQUARE
 from tests.helpers.server import isobox_server
 
 pytestmark = pytest.mark.local
 
 KEY = "mcp-test-key"
 INSPECTOR = "@modelcontextprotocol/inspector@0.15.0"
-# A 4x4 red PNG, written with the standard library inside the sandbox.
-PNG_PROGRAM = """\
-import struct, zlib
-def chunk(kind, data):
-    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
-rows = b''.join(b'\\x00' + b'\\xff\\x00\\x00' * 4 for _ in range(4))
-png = (b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 4, 4, 8, 2, 0, 0, 0))
-       + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
-open('plot.png', 'wb').write(png)
-print('wrote plot.png')
-"""
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +234,7 @@ async def test_an_image_output_comes_back_as_image_content(url):
         pytest.skip("this build's local backend does not send output files back yet")
     async with http(url) as client:
         result = await client.call_tool(
-            "execute", {"language": "python", "code": PNG_PROGRAM, "outputs": ["plot.png"]}
+            "execute", {"language": "python", "code": RED_SQUARE, "outputs": ["plot.png"]}
         )
     images = [block for block in result.content if isinstance(block, ImageContent)]
     assert len(images) == 1
