@@ -43,9 +43,15 @@ def test_api_with_kubernetes_backend_manages_only_sandbox_pods_and_the_policy() 
     assert _rules(role) == {
         ("", "pods"): {"create", "get", "list", "watch", "delete"},
         ("", "pods/log"): {"get"},
+        # A warm pod gets its program on stdin through the attach subresource.
+        ("", "pods/attach"): {"create", "get"},
         ("networking.k8s.io", "networkpolicies"): {"get", "create"},
     }
     _bound_to(rendered, role, "demo-isobox-api")
+    # In its own namespace only: is a warm pool's owner replica still there?
+    peers = rendered.get("Role", "-api-peers")
+    assert peers["metadata"]["namespace"] != SANDBOX
+    assert _rules(peers) == {("", "pods"): {"get"}}
     assert rendered.all("ClusterRole") == []
     assert rendered.find("Role", "-operator") is None
 
@@ -56,7 +62,10 @@ def test_api_with_coderun_backend_manages_only_coderuns() -> None:
     assert role["metadata"]["namespace"] == SANDBOX
     assert _rules(role) == {
         ("isobox.dev", "coderuns"): {"create", "get", "list", "watch", "patch"},
+        # A streamed run follows its CodeRun's pod log.
+        ("", "pods/log"): {"get"},
     }
+    assert rendered.find("Role", "-api-peers") is None
     _bound_to(rendered, role, "demo-isobox-api")
 
 

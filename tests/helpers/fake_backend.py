@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from isobox.backends.base import Backend
 from isobox.errors import BackendUnavailable
 from isobox.languages import Language
+from isobox.launcher import OutputListener
 from isobox.models import RunResult
 from isobox.spec import RunSpec
 
@@ -100,7 +101,7 @@ class FakeBackend(Backend):
     def enforces_resource_limits(self) -> bool:
         return self._enforces_resource_limits
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, on_output: OutputListener | None = None) -> RunResult:
         await self.check()
         self.specs.append(spec)
         script = self.scripts.get(spec.files[0].content.decode(), UNSCRIPTED)
@@ -119,6 +120,10 @@ class FakeBackend(Backend):
             return RunResult(
                 exit_code=None, signal="SIGKILL", timed_out=True, duration_ms=duration_ms
             )
+        if on_output is not None:  # a stream hears the scripted output, once, at the end
+            for stream, text in (("stdout", script.stdout), ("stderr", script.stderr)):
+                if text:
+                    on_output("run", stream, text.encode())
         return RunResult(
             stdout=script.stdout,
             stderr=script.stderr,

@@ -98,6 +98,14 @@ app.kubernetes.io/component: {{ .component }}
 - name: ISOBOX_KUBERNETES_RUNTIME_CLASS
   value: {{ . | quote }}
 {{- end }}
+{{- with .Values.sandbox.pool }}
+- name: ISOBOX_POOL_SIZE
+  value: {{ .size | quote }}
+- name: ISOBOX_POOL_MAX_IDLE_S
+  value: {{ .maxIdleSeconds | quote }}
+- name: ISOBOX_POOL_MAX_PROVISIONING
+  value: {{ .maxProvisioning | quote }}
+{{- end }}
 - name: ISOBOX_LANGUAGES_FILE
   value: {{ printf "%s/languages.yaml" (include "isobox.languagesDir" .) | quote }}
 - name: LOG_LEVEL
