@@ -17,8 +17,9 @@ it guards `/execute`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from mcp.server.mcpserver import Context
@@ -117,8 +118,33 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     app.state.mcp_http = StreamableHTTPASGIApp(server.session_manager)
-    async with server.session_manager.run():
+    async with _in_own_task(server.session_manager.run()):
         yield
+
+
+@asynccontextmanager
+async def _in_own_task(context: AbstractAsyncContextManager[None]) -> AsyncIterator[None]:
+    """Hold `context` open in a task of its own: the session manager's task group must be left
+    by the task that entered it, and a lifespan may be entered and left by different tasks (an
+    ASGI server does both in one; a test fixture's set-up and tear-down need not)."""
+    entered, leave = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with context:
+            entered.set()
+            await leave.wait()
+
+    task = asyncio.create_task(hold())
+    waiting = asyncio.create_task(entered.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():
+        task.result()  # it failed to enter: raise why
+    try:
+        yield
+    finally:
+        leave.set()
+        await task
 
 
 class _Endpoint:
