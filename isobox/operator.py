@@ -46,6 +46,8 @@ class Reconciler:
     languages: LanguageRegistry
     core: client.CoreV1Api
     custom: client.CustomObjectsApi
+    runtime: str = "runc"
+    """What results record as the runtime: the RuntimeClass's handler (runsc for gVisor)."""
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Write `status`; if the API server refuses it (too large, invalid), the run still
@@ -167,12 +169,12 @@ class Reconciler:
         namespace, pod_name = metadata["namespace"], metadata["name"]
         coderun_name = metadata["labels"][manifests.CODERUN_LABEL]
         coderun = self.read_coderun(namespace, coderun_name)
-        decision = next_status(coderun, event_type, pod, None, now())
+        decision = next_status(coderun, event_type, pod, None, now(), self.runtime)
         if decision.read_log:
             limit = self.coderun_settings().output_limit_bytes
             decoder = FrameDecoder(limit)
             read_sandbox_log(self.core, namespace, pod_name, decoder, limit)
-            decision = next_status(coderun, event_type, pod, decoder, now())
+            decision = next_status(coderun, event_type, pod, decoder, now(), self.runtime)
         if decision.status is not None:
             self.patch_status(namespace, coderun_name, decision.status)
             if decision.status["phase"] in FINAL_PHASES:
@@ -277,8 +279,22 @@ def run_operator(settings: Settings) -> None:
         languages=LanguageRegistry.load(settings.languages_file),
         core=client.CoreV1Api(api_client),
         custom=client.CustomObjectsApi(api_client),
+        runtime=runtime_handler(api_client, settings.kubernetes_runtime_class),
     )
     asyncio.run(_operate(reconciler, settings.kubernetes_namespace, settings.operator_health_port))
+
+
+def runtime_handler(api_client: client.ApiClient, runtime_class: str) -> str:
+    """The handler of `runtime_class` (runsc for gVisor), its name where it cannot be read,
+    runc without one."""
+    if not runtime_class:
+        return "runc"
+    try:
+        found: Any = client.NodeV1Api(api_client).read_runtime_class(runtime_class)
+    except ApiException as error:
+        log.warning("cannot read RuntimeClass %s: %s", runtime_class, error.reason)
+        return runtime_class
+    return str(found.handler)
 
 
 async def _operate(reconciler: Reconciler, namespace: str, health_port: int) -> None:

@@ -86,6 +86,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         self._janitor: asyncio.Task[None] | None = None
         self._in_flight: set[str] = set()
         self.runtime = settings.kubernetes_runtime_class or "runc"
+        self._runtime_missing = ""
         self._owner = pool_owner()
 
     async def start(self) -> None:
@@ -97,12 +98,28 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         )
         self._watcher.start()
         await self._ensure_deny_all_policy()
+        if self._settings.kubernetes_runtime_class:
+            self.runtime = await self._call(self._runtime_handler, api_client)
         self._janitor = asyncio.create_task(self._sweep_orphans_forever())
 
     def _api(self) -> client.CoreV1Api:
         if self._core is None:
             raise BackendUnavailable("the kubernetes backend is not started")
         return self._core
+
+    def _runtime_handler(self, api_client: client.ApiClient) -> str:
+        """What results report as the runtime: the handler of the configured RuntimeClass
+        (`runsc` for gVisor), or its name where this API may not read RuntimeClasses."""
+        name = self._settings.kubernetes_runtime_class
+        try:
+            found: Any = client.NodeV1Api(api_client).read_runtime_class(name)
+        except ApiException as error:
+            if error.status == 404:
+                self._runtime_missing = f"RuntimeClass {name} does not exist"
+            else:
+                log.warning("cannot read RuntimeClass %s: %s", name, error.reason)
+            return name
+        return str(found.handler)
 
     def _network_api(self) -> client.NetworkingV1Api:
         if self._networking is None:
@@ -120,6 +137,11 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
                 log.warning("cannot create the sandbox NetworkPolicy: %s", error.reason)
 
     async def check(self) -> None:
+        if self._runtime_missing:
+            raise BackendUnavailable(
+                f"{self._runtime_missing} (ISOBOX_KUBERNETES_RUNTIME_CLASS): refusing to run "
+                "sandboxes under another runtime"
+            )
         try:
             await self._call(
                 self._network_api().read_namespaced_network_policy,

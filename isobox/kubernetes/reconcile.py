@@ -69,8 +69,10 @@ def next_status(
     pod: dict[str, Any],
     log: FrameDecoder | None,
     now: str,
+    runtime: str = "",
 ) -> Decision:
-    """What the operator does on an event of a pod labelled with `coderun`'s name."""
+    """What the operator does on an event of a pod labelled with `coderun`'s name; `runtime`
+    is what the result records as its runtime (runc, runsc)."""
     gone = event_type == "DELETED"
     phase = ((coderun or {}).get("status") or {}).get("phase")
     if coderun is None or not owns(coderun, pod):
@@ -88,7 +90,7 @@ def next_status(
         if log is None:
             return Decision(read_log=True)
         try:
-            result = sandbox_result(log, pod_end(pod))
+            result = sandbox_result(log, pod_end(pod)).model_copy(update={"runtime": runtime})
         except SandboxError as error:
             return Decision(
                 status=error_status("SandboxFailed", str(error), now), delete_pod=not gone

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 
 from tests.helpers.app import api_client
-from tests.helpers.backends import POOL_MODES, backend_settings
+from tests.helpers.backends import POOL_MODES, RUNTIMES, backend_of, backend_settings
 from tests.helpers.host import host_ipv4_addresses
 
 
@@ -20,14 +21,32 @@ from tests.helpers.host import host_ipv4_addresses
 async def client(request):
     """Every behaviour on every backend, with the warm pool on (python and node runs that fit
     go warm while the pool has sandboxes) and off."""
-    backend, pool = request.param
+    name, pool = request.param
+    async with behaviour_client(request, name, pool=pool == "pool") as client:
+        yield client
+
+
+@asynccontextmanager
+async def behaviour_client(request, name: str, pool: bool = True):
+    """An API on test backend `name` (see tests/helpers/backends.py), with what it needs."""
+    backend = backend_of(name)
     if backend in {"kubernetes", "coderun"}:
         request.getfixturevalue("sandbox_namespace")
     if backend == "coderun":
         request.getfixturevalue("operator")
-    async with api_client(backend_settings(backend, pool=pool == "pool")) as client:
+    async with api_client(backend_settings(name, pool=pool)) as client:
         client.backend_name = backend
+        client.runtime = RUNTIMES[name]
         yield client
+
+
+async def test_the_program_runs_on_the_kernel_its_runtime_promises(client):
+    result = await run(client, "bash", "cat /proc/version")
+    assert result["runtime"] == client.runtime
+    if client.runtime == "runsc":
+        assert result["stdout"].startswith("Linux version 4.4.0"), result  # gVisor's Sentry
+    else:
+        assert os.uname().release in result["stdout"], result  # the host's own kernel
 
 
 HELLO = {

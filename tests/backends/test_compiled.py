@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends.test_behaviour import run
+from tests.backends.test_behaviour import behaviour_client, run
+from tests.helpers.backends import BACKENDS, GVISOR
+
+
+@pytest.fixture(scope="module", params=[*BACKENDS, *GVISOR])
+async def client(request):
+    """Every compiled language on every backend, and under gVisor on docker and kubernetes."""
+    async with behaviour_client(request, request.param) as client:
+        yield client
+
 
 HELLO = {
     "ruby": 'puts "Hello from isobox!"',

@@ -63,16 +63,36 @@ def test_no_runtime_class_without_sandbox_pods_in_the_cluster(backend: str) -> N
     assert render({"backend": backend, "sandbox": sandbox}).all("RuntimeClass") == []
 
 
-def test_rbac_is_the_same_with_a_runtime_class() -> None:
-    """Pods name a RuntimeClass without any right on it: the admission plugin reads it."""
+def test_a_runtime_class_adds_only_reading_that_one_runtime_class() -> None:
+    """Pods name a RuntimeClass without any right on it (the admission plugin reads it); the
+    API and the operator read that one RuntimeClass, to report its handler as each result's
+    runtime and to refuse to run while it is missing."""
     sandbox = {"runtimeClassName": "gvisor", "runtimeClass": {"create": True}}
     for backend in ("coderun", "kubernetes"):
         plain, gvisor = (
             render({"backend": backend}),
             render({"backend": backend, "sandbox": sandbox}),
         )
-        for kind in ("Role", "ClusterRole"):
-            assert [r["rules"] for r in gvisor.all(kind)] == [r["rules"] for r in plain.all(kind)]
+        assert [r["rules"] for r in gvisor.all("Role")] == [r["rules"] for r in plain.all("Role")]
+        added = [
+            role
+            for role in gvisor.all("ClusterRole")
+            if role["metadata"]["name"]
+            not in {r["metadata"]["name"] for r in plain.all("ClusterRole")}
+        ]
+        (reader,) = added
+        assert reader["rules"] == [
+            {
+                "apiGroups": ["node.k8s.io"],
+                "resources": ["runtimeclasses"],
+                "resourceNames": ["gvisor"],
+                "verbs": ["get"],
+            }
+        ]
+        binding = gvisor.get("ClusterRoleBinding", "-runtimeclass")
+        subjects = {s["name"] for s in binding["subjects"]}
+        assert any(name.endswith("-api") for name in subjects)
+        assert any(name.endswith("-operator") for name in subjects) == (backend == "coderun")
 
 
 @pytest.mark.parametrize(

@@ -15,21 +15,46 @@ BACKENDS = [
 ]
 
 
+# gVisor as the sandbox runtime: docker with the engine's `runsc` runtime (hack/dockerd.sh
+# registers it), kubernetes with the test cluster's `gvisor` RuntimeClass. They run the
+# behaviour and compiled-language suites, what proves the point, not every module.
+GVISOR = [
+    pytest.param("docker+runsc", marks=pytest.mark.docker, id="docker-gvisor"),
+    pytest.param("kubernetes+gvisor", marks=pytest.mark.cluster, id="kubernetes-gvisor"),
+]
 # The behaviour suite runs each backend with its warm pool and without (all cold); the
-# operator keeps no pool, so coderun runs once.
+# operator keeps no pool, so coderun runs once, and gVisor on kubernetes runs cold only.
 POOL_MODES = [
     pytest.param((backend.values[0], pool), marks=backend.marks, id=f"{backend.id}-{pool}")
-    for backend in BACKENDS
+    for backend in (*BACKENDS, *GVISOR)
     for pool in ("pool", "cold")
-    if not (backend.values[0] == "coderun" and pool == "pool")
+    if not (backend.values[0] in {"coderun", "kubernetes+gvisor"} and pool == "pool")
 ]
+# What results report as `runtime`, per test backend.
+RUNTIMES = {
+    "local": "bubblewrap",
+    "docker": "runc",
+    "kubernetes": "runc",
+    "coderun": "runc",
+    "docker+runsc": "runsc",
+    "kubernetes+gvisor": "runsc",
+}
+
+
+def backend_of(name: str) -> str:
+    """The isobox backend of a test backend name ("docker+runsc" is the docker backend)."""
+    return name.partition("+")[0]
 
 
 def backend_settings(name: str, pool: bool = True) -> Settings:
     """Settings for a test API on backend `name` (cluster backends in SANDBOX_NAMESPACE),
-    with the default warm pool or none."""
+    with the default warm pool or none; `docker+runsc` and `kubernetes+gvisor` name the
+    sandbox runtime too."""
+    backend, _, runtime = name.partition("+")
+    runtimes = {"docker": "docker_runtime", "kubernetes": "kubernetes_runtime_class"}
     return Settings(
-        backend=name,  # type: ignore[arg-type]
+        backend=backend,  # type: ignore[arg-type]
+        **({runtimes[backend]: runtime} if runtime else {}),
         max_timeout_s=30,
         max_concurrent_runs=32,
         kubernetes_namespace=SANDBOX_NAMESPACE,

@@ -134,3 +134,11 @@ def test_a_small_run_is_recorded_whole():
     assert status["stdout"] == "ok"
     assert status["runtime"] == "runc"
     assert "recordTruncated" not in status
+
+
+def test_the_record_names_the_runtime_the_operator_runs_pods_under():
+    finished = pod("Succeeded", terminated={"exitCode": 0})
+    decision = next_status(
+        coderun(Phase.RUNNING), "MODIFIED", finished, log(REPORT), NOW, runtime="runsc"
+    )
+    assert decision.status["runtime"] == "runsc"
