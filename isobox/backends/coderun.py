@@ -246,7 +246,9 @@ class CodeRunBackend(Backend):
         background, until it ends or `stop` (the CodeRun's final status is the result)."""
         if self._core is None:
             return
-        decoder = FrameDecoder(spec.limits.output_bytes)
+        # The stream shows what the CodeRun will record, no more.
+        limit = min(spec.limits.output_bytes, self._settings.coderun_output_limit_bytes)
+        decoder = FrameDecoder(limit)
         decoder.on_output = on_output
         pod = manifests.pod_name(spec.run_id)
         follow = self._call(follow_sandbox_log, self._core, self._namespace, pod, decoder, stop)

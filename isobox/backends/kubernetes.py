@@ -87,12 +87,15 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         self._in_flight: set[str] = set()
         self.runtime = settings.kubernetes_runtime_class or "runc"
         self._runtime_missing = ""
+        self._attach_api: client.CoreV1Api | None = None
+        self._attach_lock = threading.Lock()
         self._owner = pool_owner()
 
     async def start(self) -> None:
         api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
         self._core = client.CoreV1Api(api_client)
         self._networking = client.NetworkingV1Api(api_client)
+        self._attach_api = client.CoreV1Api(await self._call(load_api_client, 4))
         self._watcher = ObjectWatcher(
             self._core.list_namespaced_pod, self._namespace, DIRECT_POD_SELECTOR
         )
@@ -201,18 +204,23 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             raise SandboxError(f"the warm pod did not take its bundle: {error}") from error
 
     def _attach_and_send(self, name: str, line: bytes) -> Any:
-        attached = stream(
-            self._api().connect_get_namespaced_pod_attach,
-            name,
-            self._namespace,
-            container=manifests.CONTAINER_NAME,
-            stdin=True,
-            stdout=True,
-            stderr=False,
-            tty=False,
-            _preload_content=False,
-            binary=True,
-        )
+        # `stream` swaps its client's transport for the call: a client of its own, one
+        # handshake at a time, keeps every other API call of this backend off the websocket.
+        if self._attach_api is None:
+            raise BackendUnavailable("the kubernetes backend is not started")
+        with self._attach_lock:
+            attached = stream(
+                self._attach_api.connect_get_namespaced_pod_attach,
+                name,
+                self._namespace,
+                container=manifests.CONTAINER_NAME,
+                stdin=True,
+                stdout=True,
+                stderr=False,
+                tty=False,
+                _preload_content=False,
+                binary=True,
+            )
         attached.write_stdin(line)
         return attached
 

@@ -21,8 +21,10 @@ from isobox.outcome import FINAL_PHASES, Phase
 
 # What one CodeRun status may hold, JSON-encoded, so that a maximal run's record stays far
 # below the API server's 3 MiB request limit (etcd's object size) with room for the spec.
-STATUS_BUDGET_BYTES = 768 * 1024
-STREAM_BUDGET_BYTES = STATUS_BUDGET_BYTES // 4
+# A stream at the largest CodeRun output limit (ISOBOX_CODERUN_OUTPUT_LIMIT_BYTES, 256 KiB by
+# default) fits whole when it is plain text; replacement characters (6 JSON bytes each) are cut.
+STATUS_BUDGET_BYTES = 1024 * 1024
+STREAM_BUDGET_BYTES = 264 * 1024
 MAX_SKIPPED_RECORDED = 64
 
 S = TypeVar("S", bound=StageResult)
