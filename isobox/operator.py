@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from isobox.errors import PolicyError
-from isobox.kubernetes import manifests
+from isobox.kubernetes import manifests, paging, policies
 from isobox.kubernetes.client import load_api_client, read_sandbox_log
 from isobox.kubernetes.coderun import (
     age_seconds,
@@ -104,6 +104,21 @@ class Reconciler:
             if error.status not in {404, 409}:  # 409: the precondition failed, not ours
                 raise
 
+    def isolation_problem(self, namespace: str) -> policies.Problem | None:
+        """Why `namespace`'s NetworkPolicies do not isolate sandbox pods (`policies`), read
+        before each pod is made; an API error is retried, and no pod is made meanwhile."""
+        network = client.NetworkingV1Api(self.core.api_client)
+        try:
+            listing = paging.models(network.list_namespaced_network_policy, namespace)
+            documents = [
+                network.api_client.sanitize_for_serialization(p) for p in paging.items(listing)
+            ]
+        except ApiException as error:
+            raise kopf.TemporaryError(
+                f"cannot list NetworkPolicies: {error.status} {error.reason}", delay=5
+            ) from error
+        return policies.isolation_problem(documents, namespace)
+
     def coderun_settings(self) -> Settings:
         limit = min(self.settings.output_limit_bytes, self.settings.coderun_output_limit_bytes)
         return self.settings.model_copy(update={"output_limit_bytes": limit})
@@ -133,6 +148,11 @@ class Reconciler:
                 },
             )
             return
+        problem = self.isolation_problem(namespace)
+        if problem is not None:
+            logger.error("run %s refused: %s", name, problem.message)
+            self.patch_status(namespace, name, error_status(problem.reason, problem.message, now()))
+            return
         pod = manifests.sandbox_pod(
             run_spec,
             namespace,
@@ -141,6 +161,7 @@ class Reconciler:
             isolation_wait_s=self.settings.kubernetes_isolation_wait_s,
             runtime_class=self.settings.kubernetes_runtime_class,
             per_run_uid=self.settings.kubernetes_per_run_uid,
+            dns_probe=self.settings.kubernetes_dns_probe,
         )
         kopf.append_owner_reference(pod, owner=body)
         if not status.get("phase"):
@@ -191,13 +212,14 @@ class Reconciler:
         if status.get("podName") and status.get("podUid"):
             self.delete_pod(namespace, status["podName"], status["podUid"])
 
-    def expire_finished(self, namespace: str) -> int:
-        """Delete this namespace's CodeRuns finished longer ago than the retention time."""
-        listed: Any = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, CODERUN_PLURAL
+    def expire_finished(self, namespace: str, page_size: int = paging.PAGE_SIZE) -> int:
+        """Delete this namespace's CodeRuns finished longer ago than the retention time,
+        reading them `page_size` at a time (a CodeRun's status alone can be a MiB)."""
+        listing = paging.custom_objects(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, CODERUN_PLURAL
         )
         expired = 0
-        for item in listed.get("items", []):
+        for item in paging.items(listing, page_size):
             status = item.get("status") or {}
             finished = status.get("finishedAt")
             if status.get("phase") not in FINAL_PHASES or not finished:

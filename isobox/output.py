@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 
 
@@ -24,3 +25,21 @@ class CappedBuffer:
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
+
+
+class Utf8Streams:
+    """Decodes each stream's bytes as UTF-8 across chunk boundaries (bad bytes replaced,
+    as in the final result)."""
+
+    def __init__(self) -> None:
+        self._decoders: dict[tuple[str, str], codecs.IncrementalDecoder] = {}
+
+    def decode(self, stage: str, stream: str, data: bytes) -> str:
+        decoder = self._decoders.setdefault(
+            (stage, stream), codecs.getincrementaldecoder("utf-8")(errors="replace")
+        )
+        return decoder.decode(data)
+
+    def flush(self) -> list[tuple[str, str, str]]:
+        ends = [(key, decoder.decode(b"", final=True)) for key, decoder in self._decoders.items()]
+        return [(stage, stream, rest) for (stage, stream), rest in ends if rest]

@@ -18,15 +18,16 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from isobox.errors import IsoboxError, Saturated, TooManyRuns
 from isobox.ids import is_run_id, run_id_for_key
 from isobox.models import ExecutionRequest
 from isobox.outcome import RunStatus, status_of
-from isobox.runstate import DurableRuns, RunState
+from isobox.output import Utf8Streams
+from isobox.runstate import DurableRuns, OutputChunk, RunEvent, RunState, chunks_of
 from isobox.service import Execution, ExecutionService
 from isobox.spec import RunSpec
 
@@ -53,6 +54,11 @@ class RunStore(Protocol):
 
     async def get(self, run_id: str, owner: str) -> RunState | None:
         """The run's state, or None if `owner` has no such run (or no longer)."""
+        ...
+
+    async def events(self, run_id: str, owner: str) -> AsyncIterator[RunEvent] | None:
+        """Follow `owner`'s run: its output as it comes, then its final state; None if there
+        is no such run."""
         ...
 
     async def cancel(self, run_id: str, owner: str) -> RunState | None:
@@ -108,11 +114,39 @@ class DurableRunStore:
     async def get(self, run_id: str, owner: str) -> RunState | None:
         return await self._durable.read(run_id, owner) if is_run_id(run_id) else None
 
+    async def events(self, run_id: str, owner: str) -> AsyncIterator[RunEvent] | None:
+        return await self._durable.events(run_id, owner) if is_run_id(run_id) else None
+
     async def cancel(self, run_id: str, owner: str) -> RunState | None:
         return await self._durable.cancel(run_id, owner) if is_run_id(run_id) else None
 
     async def close(self) -> None:
         """Nothing to stop: the runs belong to the backend and outlive this process."""
+
+
+@dataclass
+class RunOutput:
+    """What a running run printed so far, for whoever follows it; bounded like its result
+    (the decoder keeps at most the output limit a stream), and dropped when the run ends,
+    whose result holds it from then on."""
+
+    def __init__(self) -> None:
+        self.chunks: list[OutputChunk] = []
+        self.more = asyncio.Event()
+        self._text = Utf8Streams()
+
+    def add(self, stage: str, stream: str, data: bytes) -> None:
+        if text := self._text.decode(stage, stream, data):
+            self.chunks.append(OutputChunk(stage, stream, text))
+            self._wake()
+
+    def end(self) -> None:
+        self.chunks = []  # followers keep the list they are reading
+        self._wake()
+
+    def _wake(self) -> None:
+        self.more.set()
+        self.more = asyncio.Event()
 
 
 @dataclass
@@ -132,6 +166,7 @@ class RunRecord:
     task: asyncio.Task[Execution] | None = None
     ended: RunState | None = None
     finished: float | None = None
+    output: RunOutput = field(default_factory=RunOutput)
 
     def state(self) -> RunState:
         if self.ended is not None:
@@ -143,6 +178,7 @@ class RunRecord:
         self.ended = self._outcome(task)
         self.finished = time.time()
         self.task = None
+        self.output.end()
 
     def _outcome(self, task: asyncio.Task[Execution]) -> RunState:
         if task.cancelled():
@@ -205,7 +241,12 @@ class MemoryRunStore:
             self._service.backend.name,
             deadline=time.time() + _longest_run_s(spec),
         )
-        task = asyncio.create_task(self._service.run(spec))
+        loop = asyncio.get_running_loop()
+
+        def heard(stage: str, stream: str, data: bytes) -> None:  # any thread
+            loop.call_soon_threadsafe(record.output.add, stage, stream, data)
+
+        task = asyncio.create_task(self._service.run(spec, heard))
         record.task = task
         task.add_done_callback(record.end)
         task.add_done_callback(lambda _: release())
@@ -215,6 +256,10 @@ class MemoryRunStore:
     async def get(self, run_id: str, owner: str) -> RunState | None:
         record = self._owned(run_id, owner)
         return record.state() if record is not None else None
+
+    async def events(self, run_id: str, owner: str) -> AsyncIterator[RunEvent] | None:
+        record = self._owned(run_id, owner)
+        return _followed(record) if record is not None else None
 
     async def cancel(self, run_id: str, owner: str) -> RunState | None:
         """Stop the run (its sandbox is removed as on any cancellation) and keep the record."""
@@ -299,3 +344,23 @@ async def _cancelled(task: asyncio.Task[Execution] | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, IsoboxError):
             await task
+
+
+async def _followed(record: RunRecord) -> AsyncIterator[RunEvent]:
+    """A memory-store run's output as it comes (all of it so far first), then its state; a
+    run that ended before anyone followed it shows its result's output."""
+    if record.ended is not None:
+        if record.ended.result is not None:
+            for chunk in chunks_of(record.ended.result):
+                yield chunk
+        yield record.ended
+        return
+    chunks, sent = record.output.chunks, 0
+    while True:
+        while sent < len(chunks):
+            yield chunks[sent]
+            sent += 1
+        if record.ended is not None:
+            yield record.ended
+            return
+        await record.output.more.wait()

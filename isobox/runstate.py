@@ -3,6 +3,7 @@ runs themselves (a leaf: it depends on the wire models and the outcome vocabular
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -11,6 +12,15 @@ from isobox.outcome import RunStatus
 
 if TYPE_CHECKING:
     from isobox.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """A piece of a running program's output, as text (`stage`: compile or run)."""
+
+    stage: str
+    stream: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,10 @@ class RunState:
     backend: str
     result: RunResult | None = None
     error: str | None = None
+
+
+RunEvent = OutputChunk | RunState
+"""What following a run yields: its output as it comes, then its final state."""
 
 
 class DurableRuns(Protocol):
@@ -40,6 +54,23 @@ class DurableRuns(Protocol):
         """The run now, or None if `owner` has none of that id (never made, or expired)."""
         ...
 
+    async def events(self, run_id: str, owner: str) -> AsyncIterator[RunEvent] | None:
+        """Follow the run: its output as it comes (`OutputChunk`), then its final state;
+        None if `owner` has no such run."""
+        ...
+
     async def cancel(self, run_id: str, owner: str) -> RunState | None:
         """Stop `owner`'s run unless it has ended; the run as it is then."""
         ...
+
+
+def chunks_of(result: RunResult) -> list[OutputChunk]:
+    """A finished result's output as the chunks a stream of it would have shown."""
+    stages = [("compile", result.compile), ("run", result)]
+    return [
+        OutputChunk(stage, stream, text)
+        for stage, output in stages
+        if output is not None
+        for stream, text in (("stdout", output.stdout), ("stderr", output.stderr))
+        if text
+    ]

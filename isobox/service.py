@@ -7,7 +7,6 @@ later async runs) gets the same checks, limits and logging.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import logging
 import time
@@ -22,39 +21,14 @@ from isobox.languages import Language, LanguageRegistry
 from isobox.launcher import OutputListener
 from isobox.metrics import Metrics
 from isobox.models import ExecutionRequest, RunResult
+from isobox.output import Utf8Streams
 from isobox.policy import build_run_spec
 from isobox.pool import WarmPool
+from isobox.runstate import OutputChunk
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OutputChunk:
-    """A piece of a running program's output, as text (`stage`: compile or run)."""
-
-    stage: str
-    stream: str
-    text: str
-
-
-class _Utf8Streams:
-    """Decodes each stream's bytes as UTF-8 across chunk boundaries (bad bytes replaced,
-    as in the final result)."""
-
-    def __init__(self) -> None:
-        self._decoders: dict[tuple[str, str], codecs.IncrementalDecoder] = {}
-
-    def decode(self, stage: str, stream: str, data: bytes) -> str:
-        decoder = self._decoders.setdefault(
-            (stage, stream), codecs.getincrementaldecoder("utf-8")(errors="replace")
-        )
-        return decoder.decode(data)
-
-    def flush(self) -> list[tuple[str, str, str]]:
-        ends = [(key, decoder.decode(b"", final=True)) for key, decoder in self._decoders.items()]
-        return [(stage, stream, rest) for (stage, stream), rest in ends if rest]
 
 
 @dataclass(frozen=True)
@@ -173,7 +147,7 @@ class ExecutionService:
 
         task = asyncio.create_task(self.run(spec, on_output))
         task.add_done_callback(lambda _: heard.put_nowait(None))
-        text = _Utf8Streams()
+        text = Utf8Streams()
         try:
             while (item := await heard.get()) is not None:
                 stage, stream, data = item

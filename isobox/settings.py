@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     max_in_flight_per_client: Annotated[int, Field(ge=0)] = 0
     """Executions one client may have running or queued at once (`POST /runs` runs count until
     they end); 0: off."""
+    max_in_flight_coderuns_per_client: Annotated[int, Field(ge=0, le=100_000)] = 16
+    """coderun backend: CodeRuns one client's `POST /runs` may have unfinished at once (counted
+    from the cluster by their owner label before each is created); beyond that a 429. Two
+    replicas deciding at the same moment may let one or two more through; the namespace's
+    `count/coderuns.isobox.dev` ResourceQuota is the hard bound. 0: off."""
     max_stored_runs: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     """Asynchronous runs the API process keeps (running, or finished and not yet expired) on
     backends that keep runs in memory; the oldest finished go first, and when all are running
@@ -164,6 +169,11 @@ class Settings(BaseSettings):
     """How long a sandbox pod may take to be scheduled and started."""
     kubernetes_runtime_class: str = ""
     """RuntimeClass of sandbox pods (e.g. `gvisor`); empty: the cluster's default runtime."""
+    kubernetes_dns_probe: str = "10.96.0.10:53"
+    """An address (host:port) sandbox pods also probe before their program starts, which must
+    refuse TCP connections as the API server and kubelet must: the cluster DNS service (the
+    conventional kube-dns ClusterIP of a 10.96.0.0/12 service range), so a policy that lets
+    sandboxes reach DNS fails the pod closed; empty: no such probe."""
     kubernetes_per_run_uid: bool = True
     """Run each sandbox pod as a uid of its own (derived from the run id, above 1000000), so the
     launcher's per-run process limit (RLIMIT_NPROC, counted per uid) contains a fork bomb

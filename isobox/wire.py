@@ -69,6 +69,13 @@ class ReadyResponse(BaseModel):
     resource_limits: Annotated[
         str, Field(description="enforced, or partial where the host refuses cgroup limits.")
     ]
+    runtime: Annotated[
+        str,
+        Field(
+            description="What isolates the programs this backend runs: bubblewrap (local), "
+            "runc or runsc (gVisor) for docker, kubernetes and coderun."
+        ),
+    ] = ""
 
 
 class LanguageInfo(BaseModel):
@@ -88,3 +95,10 @@ class LanguageInfo(BaseModel):
 class LanguagesResponse(BaseModel):
     backend: str
     languages: list[LanguageInfo]
+    runtime: Annotated[
+        str,
+        Field(
+            description="What isolates the programs run in: bubblewrap (local), runc or runsc "
+            "(gVisor) for docker, kubernetes and coderun."
+        ),
+    ] = ""

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from isobox.api.errors import MAX_MESSAGE_CHARS
-from isobox.api.responses import execute_response
+from isobox.api.responses import execute_response, run_response
 from isobox.errors import BackendUnavailable, IsoboxError, SandboxError, Saturated, excerpt
-from isobox.service import Execution, OutputChunk
+from isobox.runstate import OutputChunk, RunEvent
+from isobox.service import Execution
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "text/event-stream"
@@ -39,6 +40,15 @@ def chunk_event(chunk: OutputChunk) -> bytes:
     if chunk.stage == "compile":
         return event("compile", {"stream": chunk.stream, "text": chunk.text})
     return event(chunk.stream, {"text": chunk.text})
+
+
+async def followed_run_events(items: AsyncIterator[RunEvent]) -> AsyncIterator[bytes]:
+    """The event stream of an asynchronous run, ending with its `GET /runs/{id}` body."""
+    async for item in items:
+        if isinstance(item, OutputChunk):
+            yield chunk_event(item)
+        else:
+            yield event("result", run_response(item).model_dump(mode="json"))
 
 
 async def run_events(items: AsyncIterator[OutputChunk | Execution]) -> AsyncIterator[bytes]:

@@ -16,19 +16,20 @@ sees the runs end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from isobox.backends.base import Backend
-from isobox.errors import BackendUnavailable, SandboxError
-from isobox.kubernetes import manifests
+from isobox.errors import BackendUnavailable, SandboxError, TooManyRuns
+from isobox.kubernetes import manifests, paging
 from isobox.kubernetes.client import ApiCaller, follow_sandbox_log, load_api_client
 from isobox.kubernetes.coderun import (
     coderun_name,
@@ -41,8 +42,9 @@ from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.watcher import ObjectWatcher
 from isobox.launcher import FrameDecoder, OutputListener
 from isobox.models import RunResult
-from isobox.outcome import FINAL_PHASES, Phase
-from isobox.runstate import DurableRuns, RunState
+from isobox.outcome import FINAL_PHASES, Phase, RunStatus
+from isobox.output import Utf8Streams
+from isobox.runstate import DurableRuns, OutputChunk, RunEvent, RunState, chunks_of
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -58,6 +60,12 @@ CANCEL_ATTEMPTS = 5
 # DELETE waits this long for the operator to confirm the cancel, then answers what it sees.
 CANCEL_CONFIRM_S = 10.0
 CONFIRM_POLL_S = 0.2
+# Counting a client's unfinished CodeRuns reads its CodeRuns this many at a time.
+IN_FLIGHT_PAGE_SIZE = 50
+# A client at its limit of CodeRuns in flight is told to come back this much later.
+IN_FLIGHT_RETRY_AFTER_S = 5
+# Following a run: how often to look whether its CodeRun has ended meanwhile.
+FOLLOW_POLL_S = 0.5
 
 
 def owner_label(owner: str) -> str:
@@ -158,21 +166,110 @@ class CodeRunBackend(Backend):
         another replica at the same moment), the API server refuses the second with 409 and
         the existing one is returned instead: one name, one run. The CodeRun records its owner
         (`OWNER_LABEL`); an id derived from an owner's idempotency key is that owner's.
+        An owner with `max_in_flight_coderuns_per_client` CodeRuns unfinished gets TooManyRuns
+        (429), unless the id names one of its CodeRuns already (a retried key gets its run).
         """
         name = coderun_name(spec.run_id)
         labels = {OWNER_LABEL: owner_label(owner)}
         body = manifests.coderun(name, self._namespace, spec_from_run(spec), labels=labels)
+        limit = self._settings.max_in_flight_coderuns_per_client
+        if limit and await self._in_flight_of(labels[OWNER_LABEL], limit) >= limit:
+            existing = await self._read(spec.run_id, owner)  # a repeated key: its run
+            if existing is None:
+                raise TooManyRuns(
+                    f"at most {limit} runs in flight per client", IN_FLIGHT_RETRY_AFTER_S
+                )
+            return run_state(spec.run_id, existing, self.name)
         for _ in range(2):  # a second try only if the existing one was deleted meanwhile
             coderun = await self._create(body) or await self._read(spec.run_id, owner)
             if coderun is not None:
                 return run_state(spec.run_id, coderun, self.name)
         raise BackendUnavailable(f"CodeRun {name} exists and vanishes; submit again")
 
+    async def _in_flight_of(self, label: str, enough: int) -> int:
+        """How many CodeRuns of owner `label` have not ended, counting up to `enough`.
+
+        Read from the cluster, so every replica counts the same runs: one label-selected list,
+        a page at a time (finished CodeRuns keep the label until retention deletes them), that
+        stops as soon as `enough` unfinished ones are seen. Not atomic with the create that
+        follows: replicas admitting the same client at the same moment may each see room."""
+
+        def count() -> int:
+            listing = paging.custom_objects(
+                self._api().list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self._namespace,
+                CODERUN_PLURAL,
+                label_selector=f"{OWNER_LABEL}={label}",
+            )
+            found = 0
+            for coderun in paging.items(listing, IN_FLIGHT_PAGE_SIZE):
+                if phase_of_coderun(coderun) not in FINAL_PHASES:
+                    found += 1
+                    if found >= enough:
+                        break
+            return found
+
+        try:
+            return await self._call(count)
+        except ApiException as error:
+            raise BackendUnavailable(
+                f"cannot count the client's CodeRuns: {error.status} {error.reason}"
+            ) from error
+
     async def read(self, run_id: str, owner: str) -> RunState | None:
         """The run of CodeRun `run-<run_id>`, or None if `owner` has none (never made,
         expired, another client's, or a synchronous run's, which records no owner)."""
         coderun = await self._read(run_id, owner)
         return run_state(run_id, coderun, self.name) if coderun is not None else None
+
+    async def events(self, run_id: str, owner: str) -> AsyncIterator[RunEvent] | None:
+        """Follow `owner`'s run: from its pod's log while it runs, then from its CodeRun."""
+        state = await self.read(run_id, owner)
+        return self._followed(run_id, owner, state) if state is not None else None
+
+    async def _followed(self, run_id: str, owner: str, state: RunState) -> AsyncIterator[RunEvent]:
+        if state.status is not RunStatus.RUNNING or self._core is None:
+            for chunk in chunks_of(state.result) if state.result is not None else []:
+                yield chunk
+            yield state
+            return
+        loop = asyncio.get_running_loop()
+        heard: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue()
+        limit = min(self._settings.output_limit_bytes, self._settings.coderun_output_limit_bytes)
+        decoder = FrameDecoder(limit)
+
+        def on_output(stage: str, stream: str, data: bytes) -> None:  # a worker thread
+            loop.call_soon_threadsafe(heard.put_nowait, (stage, stream, data))
+
+        decoder.on_output = on_output
+        stop, text = threading.Event(), Utf8Streams()
+        pod = manifests.pod_name(run_id)
+        following = asyncio.ensure_future(
+            self._call(follow_sandbox_log, self._core, self._namespace, pod, decoder, stop)
+        )
+        try:
+            while state.status is RunStatus.RUNNING:
+                try:
+                    stage, stream, data = await asyncio.wait_for(heard.get(), FOLLOW_POLL_S)
+                except TimeoutError:
+                    state = await self.read(run_id, owner) or state
+                    continue
+                if piece := text.decode(stage, stream, data):
+                    yield OutputChunk(stage, stream, piece)
+            stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(following), FOLLOW_POLL_S * 4)
+            while not heard.empty():
+                stage, stream, data = heard.get_nowait()
+                if piece := text.decode(stage, stream, data):
+                    yield OutputChunk(stage, stream, piece)
+            for stage, stream, rest in text.flush():
+                yield OutputChunk(stage, stream, rest)
+            yield state
+        finally:
+            stop.set()
 
     async def cancel(self, run_id: str, owner: str) -> RunState | None:
         """Mark the CodeRun cancelled and wait, briefly, for the operator to confirm.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -26,7 +27,7 @@ from kubernetes.stream import stream
 from isobox.backends.base import SandboxBackend, SandboxHandle
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.ids import new_run_id
-from isobox.kubernetes import manifests
+from isobox.kubernetes import manifests, paging, policies
 from isobox.kubernetes.client import (
     ApiCaller,
     follow_sandbox_log,
@@ -90,6 +91,9 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         self._attach_api: client.CoreV1Api | None = None
         self._attach_lock = threading.Lock()
         self._owner = pool_owner()
+        self._policy_lock = asyncio.Lock()
+        self._policy_checked = -math.inf
+        self._policy_verdict: str | None = None
 
     async def start(self) -> None:
         api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
@@ -145,21 +149,35 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
                 f"{self._runtime_missing} (ISOBOX_KUBERNETES_RUNTIME_CLASS): refusing to run "
                 "sandboxes under another runtime"
             )
-        try:
-            await self._call(
-                self._network_api().read_namespaced_network_policy,
-                manifests.NETWORK_POLICY_NAME,
-                self._namespace,
-            )
-        except ApiException as error:
-            if error.status == 404:
-                raise BackendUnavailable(
-                    f"namespace {self._namespace} has no {manifests.NETWORK_POLICY_NAME} "
-                    "NetworkPolicy; refusing to run sandboxes with network access"
-                ) from error
-            raise BackendUnavailable(f"Kubernetes API: {error.status} {error.reason}") from error
-        except Exception as error:
-            raise BackendUnavailable(f"Kubernetes API unreachable: {error}") from error
+        await self._refuse_unless_isolated()
+
+    async def _refuse_unless_isolated(self) -> None:
+        """Raise BackendUnavailable unless the namespace's NetworkPolicies isolate sandbox
+        pods: isobox's deny-all in place and no policy opening egress for them (`policies`).
+        The answer is reused for ISOBOX_READYZ_CACHE_S, so runs and probes cost at most one
+        list of policies that long; an API error is not kept."""
+        async with self._policy_lock:
+            if time.monotonic() - self._policy_checked >= self._settings.readyz_cache_s:
+                try:
+                    problem = await self._call(self._policy_problem)
+                except ApiException as error:
+                    raise BackendUnavailable(
+                        f"cannot list NetworkPolicies in {self._namespace}: "
+                        f"{error.status} {error.reason}"
+                    ) from error
+                except Exception as error:
+                    raise BackendUnavailable(f"Kubernetes API unreachable: {error}") from error
+                self._policy_verdict = problem.message if problem is not None else None
+                self._policy_checked = time.monotonic()
+            if self._policy_verdict is not None:
+                raise BackendUnavailable(self._policy_verdict)
+
+    def _policy_problem(self) -> policies.Problem | None:
+        network = self._network_api()
+        listing = paging.models(network.list_namespaced_network_policy, self._namespace)
+        found = paging.items(listing)
+        documents = [network.api_client.sanitize_for_serialization(p) for p in found]
+        return policies.isolation_problem(documents, self._namespace)
 
     def sandbox_for(self, spec: RunSpec) -> PodSandbox:
         pod = manifests.sandbox_pod(
@@ -169,12 +187,14 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             isolation_wait_s=self._settings.kubernetes_isolation_wait_s,
             runtime_class=self._settings.kubernetes_runtime_class,
             per_run_uid=self._settings.kubernetes_per_run_uid,
+            dns_probe=self._settings.kubernetes_dns_probe,
         )
         return PodSandbox(pod["metadata"]["name"], pod)
 
     async def provision(self, sandbox: PodSandbox, spec: RunSpec) -> None:
         if self._watcher is None:
             raise BackendUnavailable("the kubernetes backend is not started")
+        await self._refuse_unless_isolated()  # no pod while a policy opens egress
         sandbox.started = time.monotonic()
         sandbox.outcome = self._watcher.expect(sandbox.name, pod_outcome)
         self._in_flight.add(sandbox.name)
@@ -192,6 +212,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         through the attach subresource, whose stdout then carries the run's frames."""
         if sandbox.warm_memory_mib is None:
             return
+        await self._refuse_unless_isolated()  # a policy made since it was ready applies to it
         line = bundle_line(
             spec,
             max_processes=manifests.process_limit(spec, self._settings.kubernetes_per_run_uid),
@@ -305,6 +326,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             isolation_wait_s=self._settings.kubernetes_isolation_wait_s,
             runtime_class=self._settings.kubernetes_runtime_class,
             per_run_uid=self._settings.kubernetes_per_run_uid,
+            dns_probe=self._settings.kubernetes_dns_probe,
         )
         sandbox = PodSandbox(pod["metadata"]["name"], pod)
         sandbox.warm_memory_mib = shape.sandbox_memory_mib
@@ -370,10 +392,12 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
                 log.warning("kubernetes backend: orphan sweep failed: %s", error)
             await asyncio.sleep(JANITOR_INTERVAL_S)
 
-    def _sweep_orphans(self) -> None:
-        pods = self._api().list_namespaced_pod(self._namespace, label_selector=DIRECT_POD_SELECTOR)
+    def _sweep_orphans(self, page_size: int = paging.PAGE_SIZE) -> None:
+        listing = paging.models(
+            self._api().list_namespaced_pod, self._namespace, label_selector=DIRECT_POD_SELECTOR
+        )
         now = time.time()
-        for pod in pods.items:
+        for pod in paging.items(listing, page_size):
             metadata: Any = pod.metadata
             if (metadata.labels or {}).get(POOL_LABEL):
                 self._sweep_pool_pod(pod)

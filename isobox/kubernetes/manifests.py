@@ -46,6 +46,17 @@ ISOLATION_PROBES = [
     "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT",
     f"${NODE_IP_ENV}:10250",
 ]
+# The cluster DNS service (kube-dns's conventional ClusterIP in a 10.96.0.0/12 service range),
+# probed too (ISOBOX_KUBERNETES_DNS_PROBE): the address an "allow DNS" policy opens. A cluster
+# without a service there refuses or drops the connection, which passes, as isolation does.
+DNS_PROBE = "10.96.0.10:53"
+
+
+def isolation_probes(dns_probe: str = DNS_PROBE) -> list[str]:
+    """What a sandbox's launcher must see refusing TCP connections before its program starts:
+    ISOLATION_PROBES and, unless empty, the cluster DNS address `dns_probe`."""
+    return [*ISOLATION_PROBES, *([dns_probe] if dns_probe else [])]
+
 
 CODERUN_LABEL = "isobox.dev/coderun"
 SANDBOX_LABELS = {
@@ -69,6 +80,7 @@ def sandbox_pod(
     isolation_wait_s: float = 30,
     runtime_class: str = "",
     per_run_uid: bool = False,
+    dns_probe: str = DNS_PROBE,
 ) -> dict[str, Any]:
     """The one-shot Pod that runs `spec` under the restricted security shape.
 
@@ -82,7 +94,7 @@ def sandbox_pod(
     uid = run_uid(spec.run_id) if per_run_uid else SANDBOX_UID
     bundle = bundle_environment(
         spec,
-        isolation_probes=ISOLATION_PROBES if isolation_wait_s > 0 else [],
+        isolation_probes=isolation_probes(dns_probe) if isolation_wait_s > 0 else [],
         isolation_wait_s=isolation_wait_s,
         max_processes=process_limit(spec, per_run_uid),
     )
@@ -111,6 +123,7 @@ def pool_pod(
     isolation_wait_s: float = 30,
     runtime_class: str = "",
     per_run_uid: bool = False,
+    dns_probe: str = DNS_PROBE,
 ) -> dict[str, Any]:
     """A warm sandbox Pod shaped like `shape`: the same security shape, no bundle, its stdin
     open for the one bundle a run sends through the attach subresource. Its launcher checks
@@ -118,7 +131,9 @@ def pool_pod(
     its deadline allows for that idle time."""
     env = {
         "ISOBOX_BUNDLE_WAIT_MS": str(int(max_idle_s * 1000)),
-        "ISOBOX_ISOLATION_PROBES": ",".join(ISOLATION_PROBES) if isolation_wait_s > 0 else "",
+        "ISOBOX_ISOLATION_PROBES": (
+            ",".join(isolation_probes(dns_probe)) if isolation_wait_s > 0 else ""
+        ),
         "ISOBOX_ISOLATION_WAIT_MS": str(int(isolation_wait_s * 1000)),
     }
     labels = {

@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from isobox.kubernetes import paging
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -42,9 +44,12 @@ class ObjectWatcher:
         list_function: Callable[..., Any],
         namespace: str,
         label_selector: str,
+        *,
+        page_size: int = paging.PAGE_SIZE,
         **list_args: Any,
     ) -> None:
         self._list = list_function
+        self._page_size = page_size
         self._namespace = namespace
         self._selector = label_selector
         self._list_args = list_args
@@ -90,16 +95,24 @@ class ObjectWatcher:
                     self._stop.wait(delay)
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
-    def _list_then_watch(self) -> None:
+    def _fetch_page(self, token: str | None, limit: int) -> paging.Page:
         listed = self._list(
             self._namespace,
             label_selector=self._selector,
             _preload_content=False,
+            limit=limit,
+            _continue=token,
             **self._list_args,
         )
-        document = json.loads(listed.data)
-        for item in document.get("items", []):
-            self._deliver("LISTED", item)
+        return paging.dict_page(json.loads(listed.data))
+
+    def _list_then_watch(self) -> None:
+        # The initial list a page at a time; the watch then starts from the listing's version.
+        resource_version = ""
+        for page in paging.pages(self._fetch_page, self._page_size):
+            for item in page.items:
+                self._deliver("LISTED", item)
+            resource_version = page.resource_version
         # return_type "object": events stay plain dicts; the client ships no types for watch.
         self._watch = watch.Watch(return_type="object")  # type: ignore[no-untyped-call]
         try:
@@ -107,7 +120,7 @@ class ObjectWatcher:
                 self._list,
                 self._namespace,
                 label_selector=self._selector,
-                resource_version=document["metadata"]["resourceVersion"],
+                resource_version=resource_version,
                 timeout_seconds=WATCH_TIMEOUT_S,
                 deserialize=False,
                 **self._list_args,

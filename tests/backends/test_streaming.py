@@ -115,3 +115,41 @@ def test_a_client_that_leaves_mid_stream_stops_the_run_and_its_sandbox(server):
         return not leaks.sandbox_pods(since)
 
     wait_until(sandbox_gone, 30, f"the {backend} sandbox of the abandoned stream to go")
+
+
+def run_events(url: str, run_id: str) -> list[tuple[float, str, dict]]:
+    started, seen, name = time.monotonic(), [], ""
+    with httpx.stream("GET", f"{url}/runs/{run_id}/events", timeout=180) as answer:
+        assert answer.status_code == 200, answer.read()
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                seen.append((time.monotonic() - started, name, json.loads(line[6:])))
+    return seen
+
+
+def test_an_async_run_streams_while_it_runs_and_replays_after(server):
+    url, _ = server
+    submitted = httpx.post(
+        f"{url}/runs", json={"language": "python", "code": TWO_LINES}, timeout=60
+    )
+    assert submitted.status_code == 202, submitted.text
+    run_id = submitted.json()["run_id"]
+    live = run_events(url, run_id)
+    printed = [(at, data["text"]) for at, name, data in live if name == "stdout"]
+    assert "".join(text for _, text in printed) == "one\ntwo\n"
+    first = next(at for at, text in printed if "one" in text)
+    second = next(at for at, text in printed if "two" in text)
+    assert second - first >= 0.7, printed
+    name, body = live[-1][1], live[-1][2]
+    assert (name, body["status"], body["result"]["stdout"]) == ("result", "succeeded", "one\ntwo\n")
+    again = run_events(url, run_id)  # an ended run replays its output, then its state
+    assert "".join(d["text"] for _, n, d in again if n == "stdout") == "one\ntwo\n"
+    assert again[-1][1] == "result"
+
+
+def test_events_of_an_unknown_run_are_404(server):
+    url, _ = server
+    answer = httpx.get(f"{url}/runs/0123456789abcdef0123/events", timeout=30)
+    assert answer.status_code == 404

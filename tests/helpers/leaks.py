@@ -137,7 +137,10 @@ def sandbox_containers(since: float | None = None) -> list[str]:
     ).stdout.splitlines()
     found = []
     for line in described:
-        container_id, created, image, status = line.split(" ")
+        fields = line.split(" ")
+        if len(fields) != 4:  # removed between `ps` and `inspect`: gone, so no leak
+            continue
+        container_id, created, image, status = fields
         if since is not None and _docker_time(created) < since:
             continue
         found.append(f"container {container_id[:12]} ({image}, {status})")

@@ -43,4 +43,7 @@ async def readyz(request: Request, service: ServiceDep) -> ReadyResponse | JSONR
         message = f"{NOT_READY}: {problem}" if key_holder else NOT_READY
         return error_response(503, "backend_unavailable", message)
     limits = "enforced" if service.backend.enforces_resource_limits else "partial"
-    return ReadyResponse(status="ready", backend=service.backend.name, resource_limits=limits)
+    backend = service.backend
+    return ReadyResponse(
+        status="ready", backend=backend.name, resource_limits=limits, runtime=backend.runtime
+    )

@@ -13,9 +13,11 @@ router = APIRouter(tags=["languages"])
 
 @router.get("/languages", response_model=LanguagesResponse, responses=errors(401))
 async def languages(service: ServiceDep) -> LanguagesResponse:
-    """Languages the configured backend can run, with versions, aliases and main file names."""
+    """Languages the configured backend can run, with versions, aliases and main file names,
+    and the runtime that isolates them (bubblewrap, runc, runsc)."""
     return LanguagesResponse(
         backend=service.backend.name,
+        runtime=service.backend.runtime,
         languages=[
             LanguageInfo(
                 name=language.name,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from isobox.api import sse
 from isobox.api.callbacks import (
     CallbackRefused,
     EndSignal,
@@ -103,6 +105,31 @@ async def get_run(
     """The run's status and, when it has ended, the same result as `POST /execute`; with a
     callback, how its delivery went (`callback: {url, delivered, attempts, last_error}`)."""
     return _with_callback(request, _found(await runs.get(run_id, client)))
+
+
+@router.get(
+    "/{run_id}/events",
+    responses={
+        **ONE_RUN,
+        200: {
+            "description": "Server-Sent Events: `stdout`, `stderr`, `compile` as for a streamed "
+            "`POST /execute` (all output so far first), then `result` with the `GET /runs/{id}` "
+            "body once the run has ended.",
+            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def run_events(run_id: str, runs: RunsDep, client: ClientDep) -> StreamingResponse:
+    """Follow an asynchronous run as Server-Sent Events, from whenever the client asks (in
+    coderun mode: its pod's log while it runs, then its CodeRun)."""
+    events = await runs.events(run_id, client)
+    if events is None:
+        raise HTTPException(404, detail="no such run")
+    return StreamingResponse(
+        sse.followed_run_events(events),
+        media_type=sse.MEDIA_TYPE,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.delete("/{run_id}", response_model=RunWithCallback, responses=ONE_RUN)
