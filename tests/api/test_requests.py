@@ -30,7 +30,12 @@ async def test_liveness_and_readiness(client):
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "backend": "fake", "resource_limits": "enforced"}
+    assert ready.json() == {
+        "status": "ready",
+        "backend": "fake",
+        "resource_limits": "enforced",
+        "runtime": "",
+    }
 
 
 async def test_languages_lists_the_registry(client):
