@@ -14,6 +14,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -112,6 +113,26 @@ class IsoboxClient:
         """Stop a run and remove its sandbox (`DELETE /runs/{id}`)."""
         return self._call("DELETE", _run_path(run_id), RunResponse)
 
+    def execute_streamed(
+        self, request: ExecutionRequest, on_output: Callable[[str, str, str], None]
+    ) -> ExecuteResponse:
+        """Run a program, telling `on_output(stage, stream, text)` of its output as it comes
+        (Server-Sent Events of `POST /execute`; `stage` is compile or run), and return the
+        same result as `execute`."""
+        with self._send(
+            "POST", "/execute", body=_body(request), accept="text/event-stream"
+        ) as response:
+            for name, data in _events(response):
+                if name in {"stdout", "stderr"}:
+                    on_output("run", name, data["text"])
+                elif name == "compile":
+                    on_output("compile", data["stream"], data["text"])
+                elif name == "result":
+                    return ExecuteResponse.model_validate(data)
+                elif name == "error":
+                    raise ClientError(503, str(data.get("message", "")), str(data.get("error")))
+        raise RequestFailed(f"POST {self.base_url}/execute: the stream ended without a result")
+
     def _call(
         self,
         method: str,
@@ -120,9 +141,33 @@ class IsoboxClient:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> Model:
+        with self._send(method, path, body, headers) as response:
+            try:
+                answer = response.read()
+            except OSError as error:  # the connection dropped mid-answer
+                raise ServerUnreachable(
+                    self.base_url, str(error) or type(error).__name__
+                ) from error
+        try:
+            return model.model_validate_json(answer)
+        except ValidationError as error:
+            raise RequestFailed(
+                f"{method} {self.base_url + path}: the answer is not isobox's {model.__name__}: "
+                f"{answer[:200]!r}"
+            ) from error
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        accept: str = "application/json",
+    ) -> Any:
+        """The open answer to one request (a context manager), or the error it came to."""
         url = self.base_url + path
         request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 (http(s) only)
-        request.add_header("Accept", "application/json")
+        request.add_header("Accept", accept)
         if body is not None:
             request.add_header("Content-Type", "application/json")
         if self.api_key:
@@ -130,8 +175,7 @@ class IsoboxClient:
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                answer = response.read()
+            return self._opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:
             if 300 <= error.code < 400:
                 where = error.headers.get("Location", "elsewhere")
@@ -141,14 +185,8 @@ class IsoboxClient:
             raise ServerUnreachable(self.base_url, self._reason(error.reason)) from error
         except TimeoutError as error:
             raise ServerUnreachable(self.base_url, self._reason(error)) from error
-        except OSError as error:  # the connection dropped mid-answer
+        except OSError as error:
             raise ServerUnreachable(self.base_url, str(error) or type(error).__name__) from error
-        try:
-            return model.model_validate_json(answer)
-        except ValidationError as error:
-            raise RequestFailed(
-                f"{method} {url}: the answer is not isobox's {model.__name__}: {answer[:200]!r}"
-            ) from error
 
     def _reason(self, reason: object) -> str:
         if isinstance(reason, TimeoutError):
@@ -156,6 +194,17 @@ class IsoboxClient:
         if isinstance(reason, OSError) and reason.strerror:
             return reason.strerror
         return str(reason)
+
+
+def _events(response: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Server-Sent Events as (name, data) as they arrive, one line at a time."""
+    name = ""
+    for raw in response:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            yield name, json.loads(line.removeprefix("data: "))
 
 
 def _body(request: ExecutionRequest) -> bytes:

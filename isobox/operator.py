@@ -30,7 +30,7 @@ from isobox.kubernetes.coderun import (
 from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.reconcile import after_create_conflict, error_status, next_status
 from isobox.languages import LanguageRegistry
-from isobox.launcher import FrameDecoder
+from isobox.launcher import FrameDecoder, log_read_cap
 from isobox.outcome import FINAL_PHASES, Phase
 from isobox.policy import build_run_spec
 from isobox.settings import Settings
@@ -194,7 +194,10 @@ class Reconciler:
         if decision.read_log:
             limit = self.coderun_settings().output_limit_bytes
             decoder = FrameDecoder(limit)
-            read_sandbox_log(self.core, namespace, pod_name, decoder, limit)
+            # Each test case of the run frames its own streams and report.
+            cases = len(((coderun or {}).get("spec") or {}).get("tests") or [])
+            cap = log_read_cap(limit) * (1 + cases)
+            read_sandbox_log(self.core, namespace, pod_name, decoder, cap)
             decision = next_status(coderun, event_type, pod, decoder, now(), self.runtime)
         if decision.status is not None:
             self.patch_status(namespace, coderun_name, decision.status)

@@ -64,6 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile-memory", type=int, metavar="MIB", help="compile step's memory limit in MiB"
     )
+    parser.add_argument(
+        "--cpu-time", type=float, metavar="S", help="CPU-time limit of the program in seconds"
+    )
+    parser.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="wait for the whole answer instead of showing the output as it comes",
+    )
 
 
 def split_program_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -87,7 +95,10 @@ def run(arguments: argparse.Namespace, program_args: list[str]) -> int:
         return FAILED
     try:
         request = _request(arguments, program_args, client)
-        outcome = report(client.execute(request))
+        if arguments.no_stream:
+            outcome = report(client.execute(request))
+        else:
+            outcome = ended(client.execute_streamed(request, show))
     except (UsageError, RequestFailed) as error:
         _note(str(error))
         return FAILED
@@ -100,15 +111,26 @@ def run(arguments: argparse.Namespace, program_args: list[str]) -> int:
 
 def report(result: ExecuteResponse) -> Outcome:
     """Write the program's output (compile output to stderr first); how it ended."""
-    from isobox.outcome import stage_failed
-
     compiled = result.compile
     if compiled is not None:
         _write(sys.stderr, compiled.stdout + compiled.stderr)
-        if stage_failed(compiled):
-            return outcome_of(compiled, "compile")
     _write(sys.stdout, result.stdout)
     _write(sys.stderr, result.stderr)
+    return ended(result)
+
+
+def show(stage: str, stream: str, text: str) -> None:
+    """A streamed piece of output, as it comes: the program's to our stdout or stderr, a
+    compile step's to stderr."""
+    _write(sys.stdout if (stage, stream) == ("run", "stdout") else sys.stderr, text)
+
+
+def ended(result: ExecuteResponse) -> Outcome:
+    """How the compile step or, if it passed, the program ended."""
+    from isobox.outcome import stage_failed
+
+    if result.compile is not None and stage_failed(result.compile):
+        return outcome_of(result.compile, "compile")
     return outcome_of(result, "program")
 
 
@@ -182,6 +204,7 @@ def _request(
         memory=arguments.memory,
         compile_timeout=arguments.compile_timeout,
         compile_memory=arguments.compile_memory,
+        cpu_time=arguments.cpu_time,
     )
 
 

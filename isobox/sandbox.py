@@ -26,3 +26,6 @@ LANGUAGE_LABEL = "isobox.dev/language"
 # Warm sandboxes: the language they wait for, and the isobox instance that made them.
 POOL_LABEL = "isobox.dev/pool"
 POOL_OWNER_LABEL = "isobox.dev/pool-owner"
+# Every docker sandbox, cold or warm: the isobox instance ("host:pid") whose it is, so that a
+# starting instance removes only a dead one's leftovers, never a live one's ended runs.
+INSTANCE_LABEL = "isobox.dev/instance"

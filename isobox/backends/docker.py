@@ -42,7 +42,7 @@ from isobox.launcher import (
     spec_log_read_cap,
 )
 from isobox.models import RunResult
-from isobox.sandbox import POOL_OWNER_LABEL, RUN_ID_LABEL
+from isobox.sandbox import INSTANCE_LABEL, RUN_ID_LABEL
 from isobox.settings import Settings
 from isobox.spec import RunSpec
 
@@ -102,18 +102,17 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
             self.runtime = str(info.get("DefaultRuntime") or "runc")
 
     def _remove_stopped_leftovers(self) -> None:
-        """Remove exited sandboxes a killed previous instance left behind (never running ones),
-        and the warm pool of a dead instance of this host (its owner process is gone)."""
+        """Remove the sandboxes, cold or warm, running or not, of an isobox instance of this
+        host that is gone; never another live instance's (its ended runs are still being
+        read). Exited ones without an instance label are an older isobox's, removed too."""
         leftovers = [
             container
-            for status in ("created", "exited", "dead")
             for container in self._docker().containers.list(
-                all=True, filters={"label": RUN_ID_LABEL, "status": status}
+                all=True, filters={"label": RUN_ID_LABEL}
             )
+            if _owner_is_gone(container.labels.get(INSTANCE_LABEL, ""))
+            or (INSTANCE_LABEL not in container.labels and container.status != "running")
         ]
-        for container in self._docker().containers.list(filters={"label": POOL_OWNER_LABEL}):
-            if _owner_is_gone(container.labels.get(POOL_OWNER_LABEL, "")):
-                leftovers.append(container)
         for container in leftovers:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 container.remove(force=True)
@@ -136,7 +135,7 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
 
     async def provision(self, sandbox: DockerSandbox, spec: RunSpec) -> None:
         self._in_flight.add(sandbox.name)
-        config = container_config(spec, self._settings.docker_runtime)
+        config = container_config(spec, self._settings.docker_runtime, self._owner)
         try:
             sandbox.container = await self._call(self._docker().containers.create, **config)
             await self._call(sandbox.container.start)

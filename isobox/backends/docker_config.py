@@ -13,11 +13,11 @@ from docker.types import LogConfig, Ulimit
 
 from isobox.launcher import bundle_environment, spec_log_read_cap
 from isobox.sandbox import (
+    INSTANCE_LABEL,
     LANGUAGE_LABEL,
     LAUNCHER_PATH,
     LAUNCHER_TASKS,
     POOL_LABEL,
-    POOL_OWNER_LABEL,
     RUN_ID_LABEL,
     SANDBOX_UID,
     TMP_MIB,
@@ -36,14 +36,19 @@ def pool_container_name(sandbox_id: str) -> str:
     return f"isobox-pool-{sandbox_id}"
 
 
-def container_config(spec: RunSpec, runtime: str = "") -> dict[str, Any]:
+def container_config(spec: RunSpec, runtime: str = "", instance: str = "") -> dict[str, Any]:
     """Keyword arguments of `containers.create` for the sandbox that runs `spec`, with its
-    bundle in the environment; `runtime` names the engine's OCI runtime ("" for its default)."""
+    bundle in the environment; `runtime` names the engine's OCI runtime ("" for its default),
+    `instance` the isobox instance whose sandbox it is."""
     config = _sandbox_config(spec, runtime)
     config.update(
         name=container_name(spec.run_id),
         environment=bundle_environment(spec),
-        labels={RUN_ID_LABEL: spec.run_id, LANGUAGE_LABEL: spec.language.name},
+        labels={
+            RUN_ID_LABEL: spec.run_id,
+            LANGUAGE_LABEL: spec.language.name,
+            INSTANCE_LABEL: instance,
+        },
     )
     return config
 
@@ -63,7 +68,7 @@ def pool_container_config(
             RUN_ID_LABEL: f"pool-{sandbox_id}",
             LANGUAGE_LABEL: shape.language.name,
             POOL_LABEL: shape.language.name,
-            POOL_OWNER_LABEL: owner,
+            INSTANCE_LABEL: owner,
         },
         stdin_open=True,
     )

@@ -36,7 +36,13 @@ from isobox.kubernetes.client import (
 )
 from isobox.kubernetes.pod_status import PodOutcome, pod_end, pod_outcome
 from isobox.kubernetes.watcher import ObjectWatcher
-from isobox.launcher import FrameDecoder, SandboxEnd, bundle_line, sandbox_result
+from isobox.launcher import (
+    FrameDecoder,
+    SandboxEnd,
+    bundle_line,
+    sandbox_result,
+    spec_log_read_cap,
+)
 from isobox.models import RunResult
 from isobox.sandbox import POOL_LABEL, POOL_OWNER_LABEL
 from isobox.settings import Settings
@@ -295,7 +301,12 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         if following is None or not following.done() or not followed.has_report():
             decoder = FrameDecoder(limit)
             await self._call(
-                read_sandbox_log, self._api(), self._namespace, sandbox.name, decoder, limit
+                read_sandbox_log,
+                self._api(),
+                self._namespace,
+                sandbox.name,
+                decoder,
+                spec_log_read_cap(spec),
             )
         result = sandbox_result(decoder, pod_end(outcome.pod))
         duration_ms = result.duration_ms or int((time.monotonic() - sandbox.started) * 1000)

@@ -19,7 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from isobox.kubernetes.manifests import CONTAINER_NAME
-from isobox.launcher import FrameDecoder, log_read_cap
+from isobox.launcher import FrameDecoder
 
 T = TypeVar("T")
 CALL_THREADS = 16
@@ -53,10 +53,10 @@ class ApiCaller:
 
 
 def read_sandbox_log(
-    core: client.CoreV1Api, namespace: str, pod: str, decoder: FrameDecoder, output_limit: int
+    core: client.CoreV1Api, namespace: str, pod: str, decoder: FrameDecoder, cap: int
 ) -> None:
-    """Feed the sandbox container's log to `decoder`, reading no more than the limits allow."""
-    cap = log_read_cap(output_limit)
+    """Feed the sandbox container's log to `decoder`, reading at most `cap` bytes (the
+    launcher's own frames of a run never need more: `launcher.spec_log_read_cap`)."""
     response: Any = core.read_namespaced_pod_log(
         pod, namespace, container=CONTAINER_NAME, _preload_content=False
     )

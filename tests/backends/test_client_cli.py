@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -297,3 +298,36 @@ def test_a_compile_timeout_is_exit_124(url, tmp_path):
     done = isobox_run(source(tmp_path, "slow.c", code), "--compile-timeout", "0.001", url=url)
     assert done.returncode == 124
     assert done.stdout == b""
+
+
+def test_output_comes_out_live_as_the_program_writes_it(url, tmp_path):
+    program = source(
+        tmp_path,
+        "slow.py",
+        "import time\nprint('one', flush=True)\ntime.sleep(1.5)\nprint('two')\n",
+    )
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "isobox", "run", program],
+        stdout=subprocess.PIPE,
+        env=clean_environment(ISOBOX_URL=url),
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    first_at = time.monotonic() - started
+    rest = process.stdout.read()
+    assert process.wait(60) == 0
+    assert (first, rest) == (b"one\n", b"two\n")
+    assert time.monotonic() - started - first_at >= 1.0, "the first line came at the end"
+
+
+def test_no_stream_waits_for_the_whole_answer_and_says_the_same(url, tmp_path):
+    program = source(
+        tmp_path,
+        "both.py",
+        "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)\n",
+    )
+    streamed = isobox_run(program, url=url)
+    waited = isobox_run("--no-stream", program, url=url)
+    assert (streamed.returncode, streamed.stdout, streamed.stderr) == (3, b"out\n", b"err\n")
+    assert (waited.returncode, waited.stdout, waited.stderr) == (3, b"out\n", b"err\n")

@@ -161,7 +161,7 @@ def test_a_killed_apis_docker_pool_is_removed_by_the_next_start(tmp_path):
 
         def pool_containers():
             return engine.containers.list(
-                filters={"label": f"isobox.dev/pool-owner={os.uname().nodename}:{process.pid}"}
+                filters={"label": f"isobox.dev/instance={os.uname().nodename}:{process.pid}"}
             )
 
         wait_until(lambda: len(pool_containers()) == 2, 60, "a full docker pool")
