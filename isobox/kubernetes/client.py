@@ -77,13 +77,16 @@ def follow_sandbox_log(
     """Feed the sandbox container's log to `decoder` as it grows, from the container's start
     to its end (streaming); before the start the kubelet answers 400, so it asks again every
     FOLLOW_RETRY_S until then or until `stop` is set. The decoder caps what it keeps."""
-    while not stop.is_set():
+    while True:
+        # Once `stop` says the pod has ended, one last read without following: a pod that
+        # ran and ended between two tries has all its log there still.
+        ended = stop.is_set()
         try:
             response: Any = core.read_namespaced_pod_log(
-                pod, namespace, container=CONTAINER_NAME, follow=True, _preload_content=False
+                pod, namespace, container=CONTAINER_NAME, follow=not ended, _preload_content=False
             )
         except ApiException as error:
-            if error.status not in {400, 404}:  # 404: the operator has not made it yet
+            if error.status not in {400, 404} or ended:  # 404: the operator has not made it yet
                 return
             stop.wait(FOLLOW_RETRY_S)
             continue

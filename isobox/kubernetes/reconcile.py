@@ -23,8 +23,9 @@ from isobox.outcome import FINAL_PHASES, Phase
 # below the API server's 3 MiB request limit (etcd's object size) with room for the spec.
 # A stream at the largest CodeRun output limit (ISOBOX_CODERUN_OUTPUT_LIMIT_BYTES, 256 KiB by
 # default) fits whole when it is plain text; replacement characters (6 JSON bytes each) are cut.
-STATUS_BUDGET_BYTES = 1024 * 1024
+# (and its two quotes): a compiled run's four streams at that limit fit the status whole.
 STREAM_BUDGET_BYTES = 264 * 1024
+STATUS_BUDGET_BYTES = 4 * STREAM_BUDGET_BYTES
 MAX_SKIPPED_RECORDED = 64
 
 S = TypeVar("S", bound=StageResult)
@@ -118,7 +119,8 @@ def bounded_status(result: RunResult, now: str) -> dict[str, Any]:
     STREAM_BUDGET_BYTES each). Cut streams and files are flagged truncated; verdicts, counts
     and figures are kept whole; `recordTruncated` is set when the record holds less than the
     run's own result."""
-    shares = 2 * (2 + len(result.tests or [])) + len(result.files)
+    stages_with_output = 1 + (result.compile is not None) + len(result.tests or [])
+    shares = 2 * stages_with_output + len(result.files)
     budget = min(STREAM_BUDGET_BYTES, STATUS_BUDGET_BYTES // max(shares, 1))
     cut = False
     stages: dict[str, StageResult] = {}
