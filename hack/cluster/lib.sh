@@ -26,8 +26,8 @@ INGRESS_ADDR=${ISOBOX_INGRESS_ADDR:-127.0.0.1:8081}
 export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/gocache GOFLAGS="-buildvcs=false -trimpath" CGO_ENABLED=0
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=hack/lib/log.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/log.sh"
 
 uplink_dev() { ip -4 route show default | awk '{for(i=1;i<=NF;i++) if($i=="dev"){print $(i+1); exit}}'; }
 node_ip() {

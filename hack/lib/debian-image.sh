@@ -21,8 +21,8 @@
 # build that does not hold this lock for the whole run takes it around debootstrap.
 DEBS_LOCK=$CACHE/.lock
 
-log() { printf '[%s %4ss] %s\n' "$LOG_PREFIX" "$SECONDS" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=hack/lib/log.sh
+. "$(dirname "${BASH_SOURCE[0]}")/log.sh"
 
 hash_text() { sha256sum | cut -c1-16; }
 
