@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from isobox.errors import SandboxError
 from isobox.languages import Language
 from isobox.launcher import OutputListener
 from isobox.models import RunResult
@@ -22,6 +23,15 @@ from isobox.runstate import DurableRuns
 from isobox.spec import RunSpec
 
 S = TypeVar("S", bound="SandboxHandle")
+T = TypeVar("T")
+
+
+def provisioned(part: T | None, what: str) -> T:
+    """`part` of a sandbox that provisioning makes, or the error of a step run out of order
+    (a backend's bug, said as one rather than as an AttributeError later)."""
+    if part is None:
+        raise SandboxError(f"the sandbox has no {what}: it was not provisioned")
+    return part
 
 
 @dataclass(eq=False)

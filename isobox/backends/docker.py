@@ -25,7 +25,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from isobox.backends.base import SandboxBackend, SandboxHandle
+from isobox.backends.base import SandboxBackend, SandboxHandle, provisioned
 from isobox.backends.docker_config import (
     container_config,
     container_name,
@@ -191,8 +191,7 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         return sandbox.stdin is not None
 
     async def collect(self, sandbox: DockerSandbox, spec: RunSpec) -> RunResult:
-        container = sandbox.container
-        assert container is not None, "provision sets the container or raises"
+        container = provisioned(sandbox.container, "container")
         # The launcher enforces the timeout itself; this is the backstop if the launcher cannot.
         deadline = spec.total_run_seconds + self._settings.docker_run_timeout_grace_s
         decoder = FrameDecoder(spec.limits.output_bytes)

@@ -24,7 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from isobox.backends.base import SandboxBackend, SandboxHandle
+from isobox.backends.base import SandboxBackend, SandboxHandle, provisioned
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.ids import new_run_id
 from isobox.kubernetes import manifests, paging, policies
@@ -268,7 +268,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         return await self._collect_from_status(sandbox, spec)
 
     async def _collect_from_status(self, sandbox: PodSandbox, spec: RunSpec) -> RunResult:
-        assert sandbox.outcome is not None, "provision starts watching"
+        watched = provisioned(sandbox.outcome, "watch of its pod")
         limit = spec.limits.output_bytes
         followed = FrameDecoder(limit)
         followed.on_output = sandbox.on_output
@@ -283,7 +283,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             else None
         )
         try:
-            outcome = await self._await_outcome(sandbox.outcome, spec)
+            outcome = await self._await_outcome(watched, spec)
             if outcome.kind == "failed_to_start":
                 raise SandboxError(
                     f"the sandbox pod cannot start: {outcome.reason}: {outcome.message} "

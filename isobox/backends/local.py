@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isobox.backends.base import SandboxBackend, SandboxHandle
+from isobox.backends.base import SandboxBackend, SandboxHandle, provisioned
 from isobox.backends.bwrap import BwrapSandbox, bwrap_argv, host_paths, tool_dirs
 from isobox.backends.cgroups import CgroupManager, RunCgroup
 from isobox.errors import BackendUnavailable, SandboxError
@@ -142,8 +142,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
     ) -> None:
         wait_ms = str(int(max_idle_s * 1000))
         await self._spawn(sandbox, shape, launcher_env=(("ISOBOX_BUNDLE_WAIT_MS", wait_ms),))
-        process = sandbox.process
-        assert process is not None, "_spawn started it"
+        process = provisioned(sandbox.process, "process")
         ended = asyncio.ensure_future(process.wait())
         ready = asyncio.ensure_future(sandbox.ready.wait())
         await asyncio.wait({ended, ready}, timeout=READY_TIMEOUT_S, return_when="FIRST_COMPLETED")
@@ -199,7 +198,7 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
         ]
 
     async def deliver(self, sandbox: LocalSandbox, spec: RunSpec) -> None:
-        assert sandbox.process is not None, "provision started it"
+        process = provisioned(sandbox.process, "process")
         sandbox.decoder.on_output = sandbox.on_output
         command = spec.language.local_command(list(spec.args))
         # The sandbox's own uid namespace makes RLIMIT_NPROC count this run's tasks only.
@@ -210,11 +209,10 @@ class LocalBackend(SandboxBackend[LocalSandbox]):
             sandbox_memory_mib=sandbox.warm_memory_mib,
         )
         sandbox.started = time.monotonic()
-        await _feed(sandbox.process.stdin, line)
+        await _feed(process.stdin, line)
 
     async def collect(self, sandbox: LocalSandbox, spec: RunSpec) -> RunResult:
-        process = sandbox.process
-        assert process is not None, "provision started it"
+        process = provisioned(sandbox.process, "process")
         limit_s = spec.total_run_seconds + LAUNCHER_GRACE_S
         backstop_fired = False
         try:

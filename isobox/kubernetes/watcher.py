@@ -74,7 +74,8 @@ class ObjectWatcher:
 
         Register before creating the object so that no event can be missed.
         """
-        assert self._loop is not None, "start() the watcher first"
+        if self._loop is None:
+            raise RuntimeError("start() the watcher before expecting objects")
         future: asyncio.Future[T] = self._loop.create_future()
         self._waiters[name] = _Waiter(predicate, future)
         return future
