@@ -29,13 +29,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from isobox.api.client_limits import admit_client
-from isobox.api.responses import execute_response
+from isobox.api.responses import execute_response, languages_response
 from isobox.errors import BackendUnavailable, PolicyError, SandboxError, Saturated
 from isobox.mcp.tools import SandboxFacts, SandboxUnavailable, build_server
 from isobox.models import ExecutionRequest
 from isobox.service import ExecutionService
 from isobox.settings import Settings
-from isobox.wire import ExecuteResponse, LanguageInfo, LanguagesResponse
+from isobox.wire import ExecuteResponse, LanguagesResponse
 
 PATH = "/mcp"
 
@@ -66,29 +66,14 @@ class ServiceSandbox:
         return execute_response(execution)
 
     async def languages(self) -> LanguagesResponse:
-        return LanguagesResponse(
-            backend=self.service.backend.name, languages=language_list(self.service)
-        )
-
-
-def language_list(service: ExecutionService) -> list[LanguageInfo]:
-    return [
-        LanguageInfo(
-            name=language.name,
-            version=language.version,
-            aliases=list(language.aliases),
-            compiled=language.compile is not None,
-            file=language.file,
-        )
-        for language in service.available_languages()
-    ]
+        return languages_response(self.service)
 
 
 def facts(service: ExecutionService) -> SandboxFacts:
     """The limits a request gets from this server's settings, and its languages."""
     settings: Settings = service.settings
     return SandboxFacts(
-        languages=language_list(service),
+        languages=languages_response(service).languages,
         default_timeout_s=settings.default_timeout_s,
         max_timeout_s=settings.max_timeout_s,
         default_memory_mib=settings.default_memory_mib,

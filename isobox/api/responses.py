@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from isobox.runstate import RunState
-from isobox.service import Execution
-from isobox.wire import ExecuteResponse, RunResponse
+from isobox.service import Execution, ExecutionService
+from isobox.wire import ExecuteResponse, LanguageInfo, LanguagesResponse, RunResponse
 
 
 def execute_response(execution: Execution) -> ExecuteResponse:
@@ -26,3 +26,21 @@ def run_response(state: RunState) -> RunResponse:
             backend=state.backend,
         )
     return RunResponse(run_id=state.run_id, status=state.status, result=result, error=state.error)
+
+
+def languages_response(service: ExecutionService) -> LanguagesResponse:
+    """What `GET /languages` (and the MCP server's list_languages) answer."""
+    return LanguagesResponse(
+        backend=service.backend.name,
+        runtime=service.backend.runtime,
+        languages=[
+            LanguageInfo(
+                name=language.name,
+                version=language.version,
+                aliases=list(language.aliases),
+                compiled=language.compile is not None,
+                file=language.file,
+            )
+            for language in service.available_languages()
+        ],
+    )

@@ -34,10 +34,10 @@ def server(request, tmp_path_factory):
         yield url, request.param
 
 
-def events(url: str, body: dict) -> list[tuple[float, str, dict]]:
-    """Each event with the seconds since the request went out."""
+def sse(method: str, url: str, **request) -> list[tuple[float, str, dict]]:
+    """Each Server-Sent Event of one answer, with the seconds since the request went out."""
     started, seen, name = time.monotonic(), [], ""
-    with httpx.stream("POST", f"{url}/execute", json=body, headers=EVENTS, timeout=180) as answer:
+    with httpx.stream(method, url, timeout=180, **request) as answer:
         assert answer.status_code == 200, answer.read()
         assert answer.headers["content-type"].startswith("text/event-stream")
         for line in answer.iter_lines():
@@ -46,6 +46,10 @@ def events(url: str, body: dict) -> list[tuple[float, str, dict]]:
             elif line.startswith("data: "):
                 seen.append((time.monotonic() - started, name, json.loads(line[6:])))
     return seen
+
+
+def events(url: str, body: dict) -> list[tuple[float, str, dict]]:
+    return sse("POST", f"{url}/execute", json=body, headers=EVENTS)
 
 
 def test_output_arrives_while_the_program_runs(server):
@@ -118,15 +122,7 @@ def test_a_client_that_leaves_mid_stream_stops_the_run_and_its_sandbox(server):
 
 
 def run_events(url: str, run_id: str) -> list[tuple[float, str, dict]]:
-    started, seen, name = time.monotonic(), [], ""
-    with httpx.stream("GET", f"{url}/runs/{run_id}/events", timeout=180) as answer:
-        assert answer.status_code == 200, answer.read()
-        for line in answer.iter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                seen.append((time.monotonic() - started, name, json.loads(line[6:])))
-    return seen
+    return sse("GET", f"{url}/runs/{run_id}/events")
 
 
 def test_an_async_run_streams_while_it_runs_and_replays_after(server):

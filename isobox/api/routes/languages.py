@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 from isobox.api.deps import ServiceDep
 from isobox.api.openapi import errors
-from isobox.wire import LanguageInfo, LanguagesResponse
+from isobox.api.responses import languages_response
+from isobox.wire import LanguagesResponse
 
 router = APIRouter(tags=["languages"])
 
@@ -15,17 +16,4 @@ router = APIRouter(tags=["languages"])
 async def languages(service: ServiceDep) -> LanguagesResponse:
     """Languages the configured backend can run, with versions, aliases and main file names,
     and the runtime that isolates them (bubblewrap, runc, runsc)."""
-    return LanguagesResponse(
-        backend=service.backend.name,
-        runtime=service.backend.runtime,
-        languages=[
-            LanguageInfo(
-                name=language.name,
-                version=language.version,
-                aliases=list(language.aliases),
-                compiled=language.compile is not None,
-                file=language.file,
-            )
-            for language in service.available_languages()
-        ],
-    )
+    return languages_response(service)
