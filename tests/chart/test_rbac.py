@@ -45,7 +45,8 @@ def test_api_with_kubernetes_backend_manages_only_sandbox_pods_and_the_policy() 
         ("", "pods/log"): {"get"},
         # A warm pod gets its program on stdin through the attach subresource.
         ("", "pods/attach"): {"create", "get"},
-        ("networking.k8s.io", "networkpolicies"): {"get", "create"},
+        # All of them listed: do they isolate sandbox pods? The deny-all one made if missing.
+        ("networking.k8s.io", "networkpolicies"): {"get", "list", "create"},
     }
     _bound_to(rendered, role, "demo-isobox-api")
     # In its own namespace only: is a warm pool's owner replica still there?
@@ -86,6 +87,8 @@ def test_operator_rights_are_namespaced_except_what_kopf_reads() -> None:
         ("", "pods"): {"create", "get", "list", "watch", "delete"},
         ("", "pods/log"): {"get"},
         ("", "events"): {"create"},
+        # Listed before each pod: do the namespace's policies isolate sandbox pods?
+        ("networking.k8s.io", "networkpolicies"): {"list"},
     }
     _bound_to(rendered, role, "demo-isobox-operator")
     cluster_role = rendered.get("ClusterRole", "-operator")
