@@ -4,11 +4,11 @@
 #
 # The runtime is declared in the daemon config file (ISOBOX_DOCKER_CONFIG, default
 # /etc/docker/daemon.json; only its "runtimes.runsc" key is written, other keys are kept) as
-#   {"path": "<runsc>", "runtimeArgs": ["--network=none"]}
-# --network=none is required: Docker 20.10 starts a `--network none` container in the root
-# network namespace's view as far as runsc is concerned, and plain runsc refuses
-# ("cannot run with network enabled in root network namespace"). Sandboxes have no network
-# anyway. An engine that already runs without the runtime is told to reload its config
+#   {"path": "<runsc>", "runtimeArgs": ["--network=none", "--oci-seccomp"]}
+# --network=none: a `--network none` container under plain runsc fails with "cannot run with
+# network enabled in root network namespace" (Docker 20.10); sandboxes have no network anyway.
+# --oci-seccomp: runsc ignores the container's seccomp profile unless told (Seccomp 0 inside);
+# with it Docker's default profile also filters inside the sandbox (Seccomp 2, as under runc). An engine that already runs without the runtime is told to reload its config
 # (SIGHUP; "runtimes" is a live-reloadable option, running containers are not touched).
 # No runsc on the host (apt-get install runsc): the engine is left as it is.
 set -euo pipefail
@@ -21,7 +21,9 @@ runsc=${ISOBOX_RUNSC:-}
 pinned=${ISOBOX_K8S_CACHE:-/var/cache/isobox-k8s}/bin/runsc
 [ -n "$runsc" ] || { [ -x "$pinned" ] && runsc=$pinned; } || runsc=$(command -v runsc || true)
 
-has_runsc() { docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; }
+has_runsc() {  # [path]: the engine knows runtime runsc (at that path)
+  docker info --format '{{json .Runtimes.runsc}}' 2>/dev/null | grep -q "\"path\":\"${1:-}"
+}
 
 write_config() {  # merge runtimes.runsc into $config; exit status 0 = file changed
   mkdir -p "$(dirname "$config")"
@@ -33,7 +35,7 @@ try:
         config = json.load(f)
 except FileNotFoundError:
     config = {}
-want = {"path": runsc, "runtimeArgs": ["--network=none"]}
+want = {"path": runsc, "runtimeArgs": ["--network=none", "--oci-seccomp"]}
 if config.get("runtimes", {}).get("runsc") == want:
     sys.exit(1)
 config.setdefault("runtimes", {})["runsc"] = want
@@ -45,21 +47,22 @@ os.replace(tmp, path)
 PY
 }
 
+changed=0
 if [ -n "$runsc" ]; then
-  write_config && echo "registered runtime runsc ($runsc --network=none) in $config" || true
+  if write_config; then changed=1; echo "registered runtime runsc ($runsc --network=none --oci-seccomp) in $config"; fi
 else
   echo "runsc not installed: docker engine without the gVisor runtime (apt-get install runsc)"
 fi
 
 if docker info >/dev/null 2>&1; then
-  if [ -n "$runsc" ] && ! has_runsc; then
+  if [ -n "$runsc" ] && { [ $changed = 1 ] || ! has_runsc "$runsc"; }; then
     pid=$(cat /var/run/docker.pid 2>/dev/null || true)
     if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(command -v dockerd)" ]; then
-      echo "docker engine (pid $pid) runs without runsc: reloading its config"
+      echo "docker engine (pid $pid): reloading its config for runtime runsc"
       kill -HUP "$pid"
-      for _ in $(seq 1 50); do has_runsc && break; sleep 0.1; done
+      for _ in $(seq 1 50); do has_runsc "$runsc" && break; sleep 0.1; done
     fi
-    has_runsc || echo "warning: the running docker engine has no runtime runsc (does it read $config?)" >&2
+    has_runsc "$runsc" || echo "warning: the running docker engine has no runtime runsc at $runsc (does it read $config?)" >&2
   fi
   exit 0
 fi

@@ -161,12 +161,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 TOML
 # gVisor shim options; [runsc_config] entries become runsc flags (--key=value). runsc's defaults
 # are kept: platform systrap, network "sandbox" (gVisor's netstack drives the pod's veth, so pod
-# traffic still crosses the CNI bridge and kube-router's NetworkPolicy chains).
+# traffic still crosses the CNI bridge and kube-router's NetworkPolicy chains); added:
+# oci-seccomp (without it runsc ignores the pod's seccomp profile: Seccomp 0 inside).
 # ISOBOX_RUNSC_DEBUG=1: runsc debug logs (every runsc command, one file each) under $LOGS/runsc/.
 {
   echo "binary_name = \"$BIN/runsc\""
   echo "root = \"$RUN/runsc\""
   echo "[runsc_config]"
+  echo "  oci-seccomp = \"true\""   # apply the pod's seccomp profile (RuntimeDefault) inside the sandbox too
   if [ "${ISOBOX_RUNSC_DEBUG:-0}" = 1 ]; then
     mkdir -p "$LOGS/runsc"
     echo "  debug = \"true\""

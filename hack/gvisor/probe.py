@@ -8,7 +8,7 @@ Kubernetes: `manifests.sandbox_pod` (+ deny-all NetworkPolicy in a restricted na
 
   .venv/bin/python hack/gvisor/probe.py docker [runc|runsc] [case...]
   .venv/bin/python hack/gvisor/probe.py k8s    [runc|gvisor] [case...]
-  .venv/bin/python hack/gvisor/probe.py startup N       # docker start-up medians, runc vs runsc
+  .venv/bin/python hack/gvisor/probe.py startup N [runtime...]   # docker start-up medians (default runc runsc)
 Measurement helper only; isobox's tests do not use it.
 """
 
@@ -37,6 +37,11 @@ CASES: dict[str, dict[str, Any]] = {
     "timeout": {"language": "python", "code": "import time\nwhile True: time.sleep(0.1)", "timeout": 2},
     "busy_timeout": {"language": "python", "code": "while True: pass", "timeout": 2},
     "oom": {"language": "python", "code": "b = []\nwhile True: b.append(bytearray(8 << 20))", "memory": 64},
+    "oom_out": {"language": "python", "code": "print('before', flush=True)\nb = []\nwhile True: b.append(bytearray(8 << 20))", "memory": 64},
+    "threads": {"language": "python", "code": (
+        "import threading, time\nts = []\ntry:\n    for _ in range(300):\n        t = threading.Thread(target=time.sleep, args=(2,)); t.start(); ts.append(t)\n"
+        "except RuntimeError as e:\n    print('thread failed after', len(ts), e)\nprint('threads', len(ts))"), "timeout": 8},
+    "sigterm": {"language": "bash", "code": "kill -TERM $$; echo not-reached"},
     "forkbomb": {"language": "bash", "code": "f(){ f | f & }; f; sleep 3; echo survived", "timeout": 8},
     "pids": {"language": "python", "code": (
         "import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
@@ -77,24 +82,41 @@ def brief(result: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- docker
 def docker_cases(runtime: str, cases: list[str]) -> None:
     import isobox.backends.docker as dmod
+    import isobox.launcher as launcher
 
     states: list[dict[str, Any]] = []
-    real_merge = dmod._merge_container_state
+    if hasattr(dmod, "container_config"):  # backend with the docker_runtime setting
+        backend_settings = settings.model_copy(update={"docker_runtime": runtime})
+        real = dmod.sandbox_result
 
-    def merge(decoder, state, backstop):
-        states.append({k: state.get(k) for k in ("ExitCode", "OOMKilled", "Error")})
-        return real_merge(decoder, state, backstop)
+        def capture(decoder, end):
+            states.append({"ExitCode": end.exit_code, "OOMKilled": end.oom_killed,
+                           "deadline_hit": end.deadline_hit, "report": decoder.has_report()})
+            return real(decoder, end)
 
-    dmod._merge_container_state = merge
+        dmod.sandbox_result = capture
+        launcher.sandbox_result = capture
+        Backend = dmod.DockerBackend
+    else:  # older backend: add the runtime to its container config
+        backend_settings = settings
+        real_merge = dmod._merge_container_state
 
-    class Backend(dmod.DockerBackend):
-        def _container_config(self, spec):
-            config = super()._container_config(spec)
-            config["runtime"] = runtime
-            return config
+        def merge(decoder, state, backstop):
+            states.append({k: state.get(k) for k in ("ExitCode", "OOMKilled", "Error")}
+                          | {"report": decoder.has_report()})
+            return real_merge(decoder, state, backstop)
+
+        dmod._merge_container_state = merge
+
+        class Backend(dmod.DockerBackend):  # type: ignore[no-redef]
+            def _container_config(self, spec):
+                config = super()._container_config(spec)
+                config["runtime"] = runtime
+                return config
 
     async def main() -> None:
-        backend = Backend(settings)
+        backend = Backend(backend_settings)
+        await backend.start()
         for case in cases:
             states.clear()
             t0 = time.monotonic()
@@ -111,15 +133,15 @@ def docker_cases(runtime: str, cases: list[str]) -> None:
     asyncio.run(main())
 
 
-def startup(n: int) -> None:
+def startup(n: int, runtimes: list[str]) -> None:
     image = "localhost/isobox/runtime-python:0.1.0"
     shape = ["--network", "none", "--read-only", "--tmpfs", "/workspace:size=64m,uid=10001,gid=10001",
              "--tmpfs", "/tmp:size=16m,mode=1777", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
              "--memory", "256m", "--memory-swap", "256m", "--pids-limit", "64", "--cpus", "1",
              "--user", "10001:10001", "--log-driver", "json-file", "--entrypoint", "/bin/true"]
-    times: dict[str, list[float]] = {"runc": [], "runsc": []}
+    times: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
     for _ in range(n):
-        for runtime in ("runc", "runsc"):  # interleaved, same run
+        for runtime in runtimes:  # interleaved, same run
             t0 = time.monotonic()
             subprocess.run(["docker", "run", "--rm", "--runtime", runtime, *shape, image], check=True)
             times[runtime].append(time.monotonic() - t0)
@@ -183,7 +205,7 @@ def k8s_cases(runtime_class: str, cases: list[str]) -> None:
 if __name__ == "__main__":
     kind = sys.argv[1]
     if kind == "startup":
-        startup(int(sys.argv[2]) if len(sys.argv) > 2 else 10)
+        startup(int(sys.argv[2]) if len(sys.argv) > 2 else 10, sys.argv[3:] or ["runc", "runsc"])
     else:
         runtime = sys.argv[2]
         cases = sys.argv[3:] or list(CASES)
