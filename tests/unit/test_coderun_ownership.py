@@ -39,6 +39,18 @@ class FakeCustomObjects:
             raise ApiException(status=404)
         return copy.deepcopy(self.objects[path[-1]])
 
+    def list_namespaced_custom_object(
+        self, *path: str, label_selector: str = "", **_: Any
+    ) -> dict[str, Any]:
+        """One page of every object (the backend counts an owner's runs in flight)."""
+        wanted = dict(term.split("=", 1) for term in label_selector.split(",") if term)
+        found = [
+            copy.deepcopy(stored)
+            for stored in self.objects.values()
+            if wanted.items() <= (stored["metadata"].get("labels") or {}).items()
+        ]
+        return {"metadata": {"resourceVersion": "1"}, "items": found}
+
     def patch_namespaced_custom_object(self, *path: Any, **_: Any) -> dict[str, Any]:
         name, patch = path[-2], path[-1]
         self.patches.append(name)
