@@ -31,6 +31,7 @@ from isobox.backends.docker_config import (
     container_name,
     pool_container_config,
     pool_container_name,
+    process_limit,
 )
 from isobox.errors import BackendUnavailable, SandboxError
 from isobox.ids import new_run_id
@@ -151,7 +152,11 @@ class DockerBackend(SandboxBackend[DockerSandbox]):
         line on its stdin (the launcher reads nothing more)."""
         if sandbox.stdin is None:
             return
-        line = bundle_line(spec, sandbox_memory_mib=sandbox.warm_memory_mib)
+        line = bundle_line(
+            spec,
+            sandbox_memory_mib=sandbox.warm_memory_mib,
+            max_processes=process_limit(spec, self._settings.docker_runtime),
+        )
         stdin, sandbox.stdin = sandbox.stdin, None
         try:
             await self._call(_send_and_close, stdin, line)

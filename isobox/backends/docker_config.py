@@ -25,6 +25,10 @@ from isobox.sandbox import (
 )
 from isobox.spec import RunSpec
 
+GVISOR_RUNTIME = "runsc"
+# Tasks of gVisor's own sandbox (Sentry, gofer, their threads) that a host pids limit counts.
+GVISOR_TASKS = 64
+
 
 def container_name(run_id: str) -> str:
     """Named by the run, so a sandbox is found (and removed) even if its create call's answer
@@ -43,7 +47,7 @@ def container_config(spec: RunSpec, runtime: str = "", instance: str = "") -> di
     config = _sandbox_config(spec, runtime)
     config.update(
         name=container_name(spec.run_id),
-        environment=bundle_environment(spec),
+        environment=bundle_environment(spec, max_processes=process_limit(spec, runtime)),
         labels={
             RUN_ID_LABEL: spec.run_id,
             LANGUAGE_LABEL: spec.language.name,
@@ -75,6 +79,20 @@ def pool_container_config(
     return config
 
 
+def process_limit(spec: RunSpec, runtime: str) -> int:
+    """The program's RLIMIT_NPROC, set by the launcher: under gVisor only, which counts it
+    per sandbox (under runc it would count every container of the shared uid 10001)."""
+    return spec.limits.pids + LAUNCHER_TASKS if runtime == GVISOR_RUNTIME else 0
+
+
+def _host_pids_limit(spec: RunSpec, runtime: str) -> int:
+    """The container's pids limit. Under gVisor the host counts the sandbox's own tasks and
+    about two per guest process, so it is a backstop sized for that (the program's own
+    limit is its RLIMIT_NPROC, which gVisor enforces); under runc it is the run's limit."""
+    own = spec.limits.pids + LAUNCHER_TASKS
+    return 3 * own + GVISOR_TASKS if runtime == GVISOR_RUNTIME else own
+
+
 def _sandbox_config(spec: RunSpec, runtime: str) -> dict[str, Any]:
     limits = spec.limits
     memory = f"{spec.sandbox_memory_mib}m"
@@ -99,7 +117,7 @@ def _sandbox_config(spec: RunSpec, runtime: str) -> dict[str, Any]:
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1e9),
-        "pids_limit": limits.pids + LAUNCHER_TASKS,
+        "pids_limit": _host_pids_limit(spec, runtime),
         "ulimits": [Ulimit(name="core", soft=0, hard=0)],
         "log_config": LogConfig(
             type="json-file",

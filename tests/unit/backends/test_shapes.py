@@ -124,3 +124,25 @@ def test_docker_work_directory_is_executable_only_for_compiled_languages():
 @pytest.mark.parametrize("runtime", ["runsc", "kata"])
 def test_docker_runtime_is_named_only_when_configured(runtime):
     assert container_config(spec_for(), runtime)["runtime"] == runtime
+
+
+def test_under_gvisor_the_program_gets_its_own_process_limit_and_the_host_a_backstop():
+    spec = spec_for()
+    runc, gvisor = container_config(spec), container_config(spec, "runsc")
+    own = spec.limits.pids + LAUNCHER_TASKS
+    assert runc["pids_limit"] == own
+    assert gvisor["pids_limit"] > 2 * own  # gVisor's tasks and ~2 host tasks per process
+    assert bundle_of(runc)["max_processes"] == 0  # uid 10001 is every runc container's
+    assert bundle_of(gvisor)["max_processes"] == own  # gVisor counts it per sandbox
+
+
+def bundle_of(config: dict) -> dict:
+    import base64
+    import json
+
+    chunks = sorted(
+        (int(name.removeprefix("ISOBOX_BUNDLE_")), value)
+        for name, value in config["environment"].items()
+        if name.startswith("ISOBOX_BUNDLE_")
+    )
+    return json.loads(base64.b64decode("".join(value for _, value in chunks)))
