@@ -76,7 +76,7 @@ def measure(backend: str, runs: int, pool: int, namespace: str) -> list[str]:
         samples: dict[tuple[str, str], list[float]] = {
             (lang, rt): [] for lang in LANGUAGES for rt in RUNTIMES
         }
-        went_cold = 0
+        went_cold, failed = 0, []
         with servers(backend, namespace, pools) as urls, httpx.Client(timeout=180) as client:
             for language in LANGUAGES:  # warm caches (images, compilers) on both sides
                 for url in urls.values():
@@ -87,7 +87,11 @@ def measure(backend: str, runs: int, pool: int, namespace: str) -> list[str]:
                 order = RUNTIMES if round_ % 2 == 0 else RUNTIMES[::-1]
                 for language in LANGUAGES:
                     for runtime in order:
-                        elapsed, warm, said = execute(client, urls[runtime], language)
+                        try:
+                            elapsed, warm, said = execute(client, urls[runtime], language)
+                        except (AssertionError, httpx.HTTPError) as error:
+                            failed.append(f"{runtime} {language}: {error}"[:200])
+                            continue
                         assert said == runtime, (runtime, said)
                         if warm == (mode == "warm"):
                             samples[(language, runtime)].append(elapsed)
@@ -108,6 +112,8 @@ def measure(backend: str, runs: int, pool: int, namespace: str) -> list[str]:
             )
         if went_cold:
             rows.append(f"<!-- {backend} warm: {went_cold} requests found the pool empty -->")
+        if failed:
+            rows.append(f"<!-- {backend} {mode}: {len(failed)} failed, first: {failed[0]} -->")
     return rows
 
 
