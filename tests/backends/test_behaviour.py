@@ -27,14 +27,17 @@ async def client(request):
 
 
 @asynccontextmanager
-async def behaviour_client(request, name: str, pool: bool = True):
-    """An API on test backend `name` (see tests/helpers/backends.py), with what it needs."""
+async def behaviour_client(request, name: str, pool: bool = True, **settings):
+    """An API on test backend `name` (see tests/helpers/backends.py), with what it needs and
+    any further `settings`."""
     backend = backend_of(name)
     if backend in {"kubernetes", "coderun"}:
         request.getfixturevalue("sandbox_namespace")
     if backend == "coderun":
         request.getfixturevalue("operator")
-    async with api_client(backend_settings(name, pool=pool)) as client:
+    base = backend_settings(name, pool=pool)
+    configured = type(base).model_validate({**base.model_dump(), **settings}) if settings else base
+    async with api_client(configured) as client:
         client.backend_name = backend
         client.runtime = RUNTIMES[name]
         yield client
