@@ -21,6 +21,15 @@ from isobox.service import Execution
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "text/event-stream"
+# One event of such a stream, as OpenAPI describes a stream's items (`data` is JSON text).
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["stdout", "stderr", "compile", "result", "error"]},
+        "data": {"type": "string"},
+    },
+    "required": ["event", "data"],
+}
 ERROR_CODES: tuple[tuple[type[IsoboxError], str], ...] = (
     (SandboxError, "sandbox_failure"),
     (BackendUnavailable, "backend_unavailable"),

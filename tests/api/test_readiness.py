@@ -33,7 +33,7 @@ class CountedBackend(Backend):
         if self.failing:
             raise BackendUnavailable(SECRET)
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, on_output: object = None) -> RunResult:
         raise AssertionError("not used")
 
 

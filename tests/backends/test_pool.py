@@ -117,8 +117,12 @@ async def test_a_warm_run_is_held_to_its_own_smaller_memory_limit(pooled):
 
 async def test_a_hundred_concurrent_requests_on_a_pool_of_four(request):
     backend = "local"
-    # The default slots (64) and queue (64) hold 100 requests; the pool has 4 warm sandboxes.
-    async with api_client(pool_settings(backend, 4)) as client:
+    # The default slots (64) and queue (64) hold 100 requests (the test backends' 32 slots
+    # would not); the pool has 4 warm sandboxes.
+    settings = pool_settings(backend, 4).model_copy(
+        update={"max_concurrent_runs": 64, "max_queued_runs": 64}
+    )
+    async with api_client(settings) as client:
         await until_ready(client, 4)
 
         async def one(index: int) -> tuple[int, bool, float, str]:

@@ -169,7 +169,7 @@ class FailingBackend(Backend):
     async def check(self) -> None:
         pass
 
-    async def run(self, spec: RunSpec) -> RunResult:
+    async def run(self, spec: RunSpec, on_output: object = None) -> RunResult:
         error = Exploding(f"the sandbox broke ({len(spec.files)} files)")
         self.raised.append(weakref.ref(error))
         raise error

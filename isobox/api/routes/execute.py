@@ -33,7 +33,7 @@ STREAMED: dict[int | str, dict[str, Any]] = {
         "description": "With `Accept: text/event-stream`: Server-Sent Events `stdout`, "
         "`stderr` (`{text}`), `compile` (`{stream, text}`) as the program writes, then "
         "`result` (this same body) or `error`.",
-        "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+        "content": {sse.MEDIA_TYPE: {"schema": sse.EVENT_SCHEMA}},
     }
 }
 

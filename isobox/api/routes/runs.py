@@ -115,7 +115,7 @@ async def get_run(
             "description": "Server-Sent Events: `stdout`, `stderr`, `compile` as for a streamed "
             "`POST /execute` (all output so far first), then `result` with the `GET /runs/{id}` "
             "body once the run has ended.",
-            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "content": {sse.MEDIA_TYPE: {"schema": sse.EVENT_SCHEMA}},
         },
     },
 )
