@@ -139,13 +139,23 @@ func readProcStat(p int, buf []byte) (procStat, bool) {
 // readMemory reads RssAnon + RssShmem and VmHWM from /proc/<p>/status, in
 // bytes (0 for kernel threads and processes that are gone).
 func readMemory(p int, buf []byte) (memory, hwm int64) {
+	var rss int64
+	split := false
 	for _, line := range bytes.Split(readProc(p, "status", buf), []byte("\n")) {
 		switch {
 		case bytes.HasPrefix(line, []byte("RssAnon:")), bytes.HasPrefix(line, []byte("RssShmem:")):
 			memory += kibField(line) * 1024
+			split = true
+		case bytes.HasPrefix(line, []byte("VmRSS:")):
+			rss = kibField(line) * 1024
 		case bytes.HasPrefix(line, []byte("VmHWM:")):
 			hwm = kibField(line) * 1024
 		}
+	}
+	if !split {
+		// gVisor's Sentry reports VmRSS only (no RssAnon/RssShmem, no VmHWM): the whole
+		// resident set, file pages included, is then the best figure there is.
+		memory, hwm = rss, maxInt64(hwm, rss)
 	}
 	return memory, hwm
 }

@@ -36,6 +36,9 @@ def server(request, tmp_path):
         request.getfixturevalue("operator")
     env = {
         "ISOBOX_BACKEND": request.param,
+        # Cold: a warm pool's idle sandboxes would look like the run's (test_pool.py covers
+        # the warm path's clean-up).
+        "ISOBOX_POOL_SIZE": "",
         "ISOBOX_KUBERNETES_NAMESPACE": SANDBOX_NAMESPACE,
         "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
     }
