@@ -271,7 +271,15 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         watched = provisioned(sandbox.outcome, "watch of its pod")
         limit = spec.limits.output_bytes
         followed = FrameDecoder(limit)
-        followed.on_output = sandbox.on_output
+        heard: list[bool] = []
+        listener = sandbox.on_output
+        if listener is not None:
+
+            def on_output(stage: str, stream: str, data: bytes) -> None:
+                heard.append(True)
+                listener(stage, stream, data)
+
+            followed.on_output = on_output
         stop = threading.Event()
         following = (
             asyncio.ensure_future(
@@ -300,6 +308,8 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         decoder = followed
         if following is None or not following.done() or not followed.has_report():
             decoder = FrameDecoder(limit)
+            if not heard:  # the follow saw nothing: the whole log streams now, at the end
+                decoder.on_output = sandbox.on_output
             await self._call(
                 read_sandbox_log,
                 self._api(),

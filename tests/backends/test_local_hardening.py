@@ -138,7 +138,9 @@ async def test_a_tool_outside_usr_exposes_its_bin_and_lib_but_nothing_beside_the
         ]
         languages = tmp_path / "languages.yaml"
         languages.write_text(yaml.safe_dump({"languages": registry}))
-        code = f"cat {prefix}/lib/needed; echo; ls {prefix}; cat {prefix}/credentials || echo absent"
+        code = (
+            f"cat {prefix}/lib/needed; echo; ls {prefix}; cat {prefix}/credentials || echo absent"
+        )
         settings = Settings(backend="local", pool_size="", languages_file=languages)
         async with api_client(settings) as client:
             response = await client.post("/execute", json={"language": "toolsh", "code": code})
