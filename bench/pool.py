@@ -7,15 +7,20 @@ already running pod of the image. Each round runs the baseline, a warm request (
 a pool) and a cold one (a server without), pausing between rounds so the pool refills; only
 requests that really got a warm sandbox count as warm (the answer says `warm`).
 
-    python bench/pool.py [--backends local,docker,kubernetes] [--runs 15] [--pool 2]
+    python bench/pool.py [--backends local,docker,kubernetes,coderun] [--runs 15] [--pool 2]
+
+For coderun the pool is the operator's: a warm and a cold operator, each in a namespace of its
+own, with an API on each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +28,7 @@ from contextlib import contextmanager
 import httpx
 from latency import HELLO, PYTHON_IMAGE, bare_bwrap, isobox_server, p95, prepare_namespace, timed
 
-PAUSE_S = {"local": 0.3, "docker": 1.0, "kubernetes": 4.0}
+PAUSE_S = {"local": 0.3, "docker": 1.0, "kubernetes": 4.0, "coderun": 4.0}
 
 
 @contextmanager
@@ -140,17 +145,61 @@ def summary(name: str, samples: list[float], base: float) -> str:
     return f"{name} median {median:7.1f} p95 {p95(samples):7.1f} ratio {median / base:4.2f} (n={len(samples)})"
 
 
-def measure(backend: str, runs: int, pool: int, namespace: str) -> None:
-    extra = {
+@contextmanager
+def operator(namespace: str, pool: str) -> Iterator[None]:
+    """`isobox operator` on `namespace`, with the warm pool `pool` (ISOBOX_POOL_SIZE) or none."""
+    env = {
+        **os.environ,
         "ISOBOX_KUBERNETES_NAMESPACE": namespace,
         "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
+        "ISOBOX_POOL_SIZE": pool,
+        "LOG_LEVEL": "warning",
     }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "isobox", "operator"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def servers(backend: str, pool: int, namespace: str) -> Iterator[tuple[str, str]]:
+    """The URLs of a warm and a cold isobox on `backend`. For coderun the pool is the
+    operator's, so each gets a namespace and an operator of its own."""
+    pooled = f"python={pool}"
+    if backend != "coderun":
+        with (
+            isobox_server(backend, namespace, pool=pooled) as warm_url,
+            isobox_server(backend, namespace) as cold_url,
+        ):
+            yield warm_url, cold_url
+        return
+    warm_namespace, cold_namespace = f"{namespace}-pool", f"{namespace}-cold"
+    for name in (warm_namespace, cold_namespace):
+        prepare_namespace(name)
+    with (
+        operator(warm_namespace, pooled),
+        operator(cold_namespace, ""),
+        isobox_server(backend, warm_namespace) as warm_url,
+        isobox_server(backend, cold_namespace) as cold_url,
+    ):
+        yield warm_url, cold_url
+
+
+def measure(backend: str, runs: int, pool: int, namespace: str) -> None:
     with (
         baseline(backend, namespace) as bare,
-        isobox_server(backend, namespace, pool=f"python={pool}", **extra) as warm_url,
-        isobox_server(backend, namespace, **extra) as cold_url,
+        servers(backend, pool, namespace) as (warm_url, cold_url),
         httpx.Client(timeout=120) as client,
     ):
+        if backend == "coderun":  # the operator's pool fills after its start
+            time.sleep(PAUSE_S[backend] * 5)
         bare(), execute(client, cold_url)
         time.sleep(PAUSE_S[backend] * 2)
         bare_ms, warm_ms, cold_ms, went_cold = [], [], [], 0
@@ -183,7 +232,7 @@ def main() -> None:
         f"{args.runs} rounds, {time.strftime('%Y-%m-%d %H:%M')}"
     )
     backends = args.backends.split(",")
-    if "kubernetes" in backends:
+    if {"kubernetes", "coderun"} & set(backends):
         prepare_namespace(args.namespace)
     for backend in backends:
         measure(backend, args.runs, args.pool, args.namespace)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
@@ -19,6 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from isobox.backends.kubernetes import KubernetesBackend
 from isobox.errors import PolicyError
 from isobox.kubernetes import manifests, paging, policies
 from isobox.kubernetes.client import load_api_client, read_sandbox_log
@@ -31,11 +32,24 @@ from isobox.kubernetes.manifests import CODERUN_PLURAL, GROUP, VERSION
 from isobox.kubernetes.reconcile import after_create_conflict, error_status, next_status
 from isobox.languages import LanguageRegistry
 from isobox.launcher import FrameDecoder, log_read_cap
+from isobox.metrics import Metrics
 from isobox.outcome import FINAL_PHASES, Phase
 from isobox.policy import build_run_spec
+from isobox.pool import WarmPool
+from isobox.service import warm_pool
 from isobox.settings import Settings
+from isobox.spec import RunSpec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OperatorPool:
+    """The operator's warm pods (coderun mode): a CodeRun that fits claims one, which is then
+    handed over to it (labelled and owned like a pod made for it) and gets its bundle."""
+
+    backend: KubernetesBackend
+    pool: WarmPool
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class Reconciler:
     custom: client.CustomObjectsApi
     runtime: str = "runc"
     """What results record as the runtime: the RuntimeClass's handler (runsc for gVisor)."""
+    warm: OperatorPool | None = None
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Write `status`; if the API server refuses it (too large, invalid), the run still
@@ -123,14 +138,31 @@ class Reconciler:
         limit = min(self.settings.output_limit_bytes, self.settings.coderun_output_limit_bytes)
         return self.settings.model_copy(update={"output_limit_bytes": limit})
 
-    def start(self, body: kopf.Body, logger: kopf.Logger) -> None:
+    async def start(self, body: kopf.Body, logger: kopf.Logger) -> None:
+        """Start the CodeRun's run: in a warm pod of the pool if one fits, else in a new pod."""
+        run_spec = await asyncio.to_thread(self.plan, body, logger)
+        if run_spec is None:
+            return
+        if await self.start_warm(body, run_spec, logger):
+            return
+        await asyncio.to_thread(self.start_cold, body, run_spec, logger)
+
+    def plan(self, body: kopf.Body, logger: kopf.Logger) -> RunSpec | None:
+        """The run a new CodeRun asks for, or None: it ended already, it is under way (a resumed
+        operator), or it is refused (recorded in its status)."""
         name, namespace = body.metadata.name, body.metadata.namespace or ""
         spec, status = dict(body.spec), dict(body.status)
         if status.get("phase") in FINAL_PHASES:
-            return
+            return None
         if spec.get("cancelled"):
             self.patch_status(namespace, name, {"phase": Phase.CANCELLED, "finishedAt": now()})
-            return
+            return None
+        if status.get("warm") and status.get("podName"):
+            # A warm pod, handed over before a restart: its events tell how the run went.
+            if self.read_pod(namespace, status["podName"]) is None:
+                gone = "the warm sandbox pod is gone (deleted while no operator ran)"
+                self.patch_status(namespace, name, error_status("PodGone", gone, now()))
+            return None
         run_id = spec.get("runId") or (body.metadata.uid or "").replace("-", "")[:20]
         try:
             run_spec = build_run_spec(
@@ -147,12 +179,51 @@ class Reconciler:
                     "finishedAt": now(),
                 },
             )
-            return
+            return None
         problem = self.isolation_problem(namespace)
         if problem is not None:
             logger.error("run %s refused: %s", name, problem.message)
             self.patch_status(namespace, name, error_status(problem.reason, problem.message, now()))
-            return
+            return None
+        return run_spec
+
+    async def start_warm(self, body: kopf.Body, run_spec: RunSpec, logger: kopf.Logger) -> bool:
+        """Hand the run to a warm pod of the pool; False if none fits or the one claimed could
+        not take it (then it is deleted, and the caller goes cold)."""
+        warm = self.warm
+        if warm is None or body.status.get("phase"):
+            return False
+        sandbox = warm.pool.claim(run_spec)
+        if sandbox is None:
+            return False
+        name, namespace = body.metadata.name, body.metadata.namespace or ""
+        pending = {"phase": Phase.PENDING, "runId": run_spec.run_id, "warm": True}
+        # The status names the pod first: its events, once it is the CodeRun's, find it theirs.
+        await asyncio.to_thread(
+            self.patch_status, namespace, name, {**pending, "podName": sandbox.name}
+        )
+        try:
+            owner: dict[str, Any] = {"metadata": {}}
+            kopf.append_owner_reference(owner, owner=body)
+            labels = {manifests.CODERUN_LABEL: name}
+            pod_uid = await warm.backend.hand_over(
+                sandbox, labels, owner["metadata"]["ownerReferences"][0]
+            )
+            await asyncio.to_thread(self.patch_status, namespace, name, {"podUid": pod_uid})
+            await warm.backend.deliver(sandbox, run_spec)
+        except Exception as error:  # noqa: BLE001 - a warm pod that failed means "go cold"
+            logger.warning("warm pod %s refused run %s (%s); going cold", sandbox.name, name, error)
+            await warm.backend.destroy(sandbox)
+            return False
+        finally:
+            warm.backend.detach(sandbox)
+        logger.info("warm sandbox pod %s for run %s", sandbox.name, run_spec.run_id)
+        return True
+
+    def start_cold(self, body: kopf.Body, run_spec: RunSpec, logger: kopf.Logger) -> None:
+        """Create the run's own pod (owned by the CodeRun, its bundle in its environment)."""
+        name, namespace = body.metadata.name, body.metadata.namespace or ""
+        status = dict(body.status)
         pod = manifests.sandbox_pod(
             run_spec,
             namespace,
@@ -164,12 +235,19 @@ class Reconciler:
             dns_probe=self.settings.kubernetes_dns_probe,
         )
         kopf.append_owner_reference(pod, owner=body)
-        if not status.get("phase"):
-            pod_name = pod["metadata"]["name"]
-            self.patch_status(
-                namespace, name, {"phase": Phase.PENDING, "runId": run_id, "podName": pod_name}
-            )
         pod_name = pod["metadata"]["name"]
+        if not status.get("phase") or status.get("podName") != pod_name:
+            # New, or a warm pod gave up the run: this pod is now the CodeRun's.
+            self.patch_status(
+                namespace,
+                name,
+                {
+                    "phase": Phase.PENDING,
+                    "runId": run_spec.run_id,
+                    "podName": pod_name,
+                    "warm": False,
+                },
+            )
         try:
             created: Any = self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
         except ApiException as error:
@@ -183,7 +261,7 @@ class Reconciler:
                 self.patch_status(namespace, name, decision.status)
             return
         self.patch_status(namespace, name, {"podUid": created.metadata.uid})
-        logger.info("sandbox pod %s for run %s", pod_name, run_id)
+        logger.info("sandbox pod %s for run %s", pod_name, run_spec.run_id)
 
     def observe_pod(self, event_type: str, pod: dict[str, Any], logger: kopf.Logger) -> None:
         metadata = pod["metadata"]
@@ -275,8 +353,8 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
 
     @kopf.on.resume(*resource, registry=registry)
     @kopf.on.create(*resource, registry=registry)
-    def start_run(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-        reconciler.start(body, logger)
+    async def start_run(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+        await reconciler.start(body, logger)
 
     @kopf.on.field(*resource, field="spec.cancelled", registry=registry)
     def cancel_run(body: kopf.Body, new: Any, **_: Any) -> None:
@@ -322,7 +400,20 @@ def runtime_handler(api_client: client.ApiClient, runtime_class: str) -> str:
     return str(found.handler)
 
 
+async def start_pool(settings: Settings, languages: LanguageRegistry) -> OperatorPool | None:
+    """The warm pool ISOBOX_POOL_SIZE asks for, filling; None without one."""
+    backend = KubernetesBackend(settings)
+    pool = warm_pool(backend, languages, settings, Metrics())
+    if pool is None:
+        return None
+    await backend.start()
+    pool.start()
+    return OperatorPool(backend, pool)
+
+
 async def _operate(reconciler: Reconciler, namespace: str, health_port: int) -> None:
+    warm = await start_pool(reconciler.coderun_settings(), reconciler.languages)
+    reconciler = replace(reconciler, warm=warm)
     sweeper = asyncio.create_task(expire_forever(reconciler, namespace))
     # kopf's own endpoint: it answers while the event loop runs, so a hung operator is restarted.
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
@@ -335,3 +426,6 @@ async def _operate(reconciler: Reconciler, namespace: str, health_port: int) -> 
         )
     finally:
         sweeper.cancel()
+        if warm is not None:  # shutdown deletes the pool
+            await warm.pool.close()
+            await warm.backend.close()

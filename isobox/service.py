@@ -57,34 +57,9 @@ class ExecutionService:
 
     async def start(self) -> None:
         """Fill the warm pool, if the backend has one and ISOBOX_POOL_SIZE asks for one."""
-        sizes = self.settings.pool_sizes()
-        backend = self.backend
-        if not sizes or not isinstance(backend, SandboxBackend) or not backend.supports_warm_pool:
-            return
-        shapes: dict[str, RunSpec] = {}
-        for name in list(sizes):
-            if self.registry.get(name) is None:
-                raise ConfigError(f"ISOBOX_POOL_SIZE names {name!r}, which is no language here")
-            shape = self._pool_shape(name)
-            if not backend.supports(shape.language):
-                log.warning("no warm pool for %s: the %s backend cannot run it", name, backend.name)
-                del sizes[name]
-                continue
-            shapes[name] = shape
-        self.pool = WarmPool(backend, shapes, sizes, self.settings, self.metrics)
-        self.pool.start()
-        log.info("warm pool", extra={"backend": backend.name, "sizes": sizes})
-
-    def _pool_shape(self, name: str) -> RunSpec:
-        """The sandbox a warm run of `name` gets: default memory, the largest timeouts (the
-        launcher holds each run to its own)."""
-        request = ExecutionRequest(
-            language=name,
-            code="",
-            timeout=self.settings.max_timeout_s,
-            compile_timeout=self.settings.max_compile_timeout_s,
-        )
-        return build_run_spec(request, self.registry, self.settings)
+        self.pool = warm_pool(self.backend, self.registry, self.settings, self.metrics)
+        if self.pool is not None:
+            self.pool.start()
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -198,3 +173,37 @@ class ExecutionService:
                 RequestProblem.UNKNOWN_LANGUAGE,
             )
         return spec
+
+
+def warm_pool(
+    backend: Backend, registry: LanguageRegistry, settings: Settings, metrics: Metrics
+) -> WarmPool | None:
+    """The warm pool ISOBOX_POOL_SIZE asks of `backend` (not started), or None: no pool asked
+    for, or a backend that keeps none. The API's service and the CodeRun operator both use it."""
+    sizes = settings.pool_sizes()
+    if not sizes or not isinstance(backend, SandboxBackend) or not backend.supports_warm_pool:
+        return None
+    shapes: dict[str, RunSpec] = {}
+    for name in list(sizes):
+        if registry.get(name) is None:
+            raise ConfigError(f"ISOBOX_POOL_SIZE names {name!r}, which is no language here")
+        shape = pool_shape(name, registry, settings)
+        if not backend.supports(shape.language):
+            log.warning("no warm pool for %s: the %s backend cannot run it", name, backend.name)
+            del sizes[name]
+            continue
+        shapes[name] = shape
+    log.info("warm pool", extra={"backend": backend.name, "sizes": sizes})
+    return WarmPool(backend, shapes, sizes, settings, metrics)
+
+
+def pool_shape(name: str, registry: LanguageRegistry, settings: Settings) -> RunSpec:
+    """The sandbox a warm run of `name` gets: default memory, the largest timeouts (the
+    launcher holds each run to its own)."""
+    request = ExecutionRequest(
+        language=name,
+        code="",
+        timeout=settings.max_timeout_s,
+        compile_timeout=settings.max_compile_timeout_s,
+    )
+    return build_run_spec(request, registry, settings)

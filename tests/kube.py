@@ -13,6 +13,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from isobox.kubernetes import manifests
+from isobox.sandbox import POOL_LABEL
 from tests.helpers.environment import clean_environment
 from tests.helpers.processes import stop_process
 from tests.helpers.wait import wait_until
@@ -109,8 +110,11 @@ def coderun_namespace(api: client.ApiClient, name: str) -> Iterator[str]:
 def operator_process(
     namespace: str, log_path: Path, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`isobox operator` as a real process watching `namespace`."""
-    environment = clean_environment(ISOBOX_KUBERNETES_NAMESPACE=namespace, **env)
+    """`isobox operator` as a real process watching `namespace`, without a warm pool unless
+    `env` sets ISOBOX_POOL_SIZE."""
+    environment = clean_environment(
+        ISOBOX_KUBERNETES_NAMESPACE=namespace, **{"ISOBOX_POOL_SIZE": "", **env}
+    )
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "isobox", "operator"], env=environment, stdout=log, stderr=log
@@ -127,3 +131,23 @@ def kubectl(*args: str) -> str:
 
 def dump(obj: object) -> str:
     return yaml.safe_dump(obj)
+
+
+def warm_pods(namespace: str, language: str = "python", *, ready: bool = True) -> list[str]:
+    """The unclaimed warm pods of `language` in `namespace` (with `ready`, only those whose
+    launcher said it passed its isolation check and waits for a bundle)."""
+    core = client.CoreV1Api(api_client())
+    selector = f"{POOL_LABEL}={language},!{manifests.CODERUN_LABEL}"
+    found = []
+    for pod in core.list_namespaced_pod(namespace, label_selector=selector).items:
+        if pod.metadata.deletion_timestamp is not None or pod.status.phase != "Running":
+            continue
+        if ready:
+            try:
+                log = core.read_namespaced_pod_log(pod.metadata.name, namespace, limit_bytes=4096)
+            except ApiException:  # gone, or not started, since the list
+                continue
+            if "w ready" not in log:
+                continue
+        found.append(pod.metadata.name)
+    return found

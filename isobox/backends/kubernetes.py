@@ -100,6 +100,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         self._policy_lock = asyncio.Lock()
         self._policy_checked = -math.inf
         self._policy_verdict: str | None = None
+        self._pool_anchor: dict[str, Any] | None = None
 
     async def start(self) -> None:
         api_client = await self._call(load_api_client, self._settings.max_concurrent_runs + 8)
@@ -111,6 +112,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         )
         self._watcher.start()
         await self._ensure_deny_all_policy()
+        self._pool_anchor = await self._call(self._deny_all_reference)
         if self._settings.kubernetes_runtime_class:
             self.runtime = await self._call(self._runtime_handler, api_client)
         self._janitor = asyncio.create_task(self._sweep_orphans_forever())
@@ -148,6 +150,21 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         except ApiException as error:
             if error.status not in {409, 403}:  # exists already, or the chart manages it
                 log.warning("cannot create the sandbox NetworkPolicy: %s", error.reason)
+
+    def _deny_all_reference(self) -> dict[str, Any] | None:
+        """The owner of this backend's warm pods: the deny-all NetworkPolicy (None, with a
+        warning, where it cannot be read)."""
+        try:
+            found: Any = self._network_api().read_namespaced_network_policy(
+                manifests.NETWORK_POLICY_NAME, self._namespace
+            )
+        except ApiException as error:
+            log.warning("warm pods get no owner: cannot read the deny-all policy: %s", error.reason)
+            return None
+        document = self._network_api().api_client.sanitize_for_serialization(found)
+        return manifests.owner_reference(
+            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", **document}
+        )
 
     async def check(self) -> None:
         if self._runtime_missing:
@@ -348,6 +365,7 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
             runtime_class=self._settings.kubernetes_runtime_class,
             per_run_uid=self._settings.kubernetes_per_run_uid,
             dns_probe=self._settings.kubernetes_dns_probe,
+            anchor=self._pool_anchor,
         )
         sandbox = PodSandbox(pod["metadata"]["name"], pod)
         sandbox.warm_memory_mib = shape.sandbox_memory_mib
@@ -382,11 +400,34 @@ class KubernetesBackend(SandboxBackend[PodSandbox]):
         # The watch tells of a pod that ended or was deleted while idle; no API call here.
         return sandbox.outcome is not None and not sandbox.outcome.done()
 
-    async def destroy(self, sandbox: PodSandbox) -> None:
+    async def hand_over(
+        self, sandbox: PodSandbox, labels: dict[str, str], owner: dict[str, Any]
+    ) -> str:
+        """Give a claimed warm pod to `owner` (the operator's CodeRun), with `labels` added:
+        from now on its owner's controller watches, records and deletes it, and this backend
+        forgets it (its janitor leaves labelled pods alone). Returns the pod's uid."""
+        body = {"metadata": {"labels": labels, "ownerReferences": [owner]}}
+        patched: Any = await self._call(
+            self._api().patch_namespaced_pod, sandbox.name, self._namespace, body
+        )
+        self._forget(sandbox)
+        return str(patched.metadata.uid)
+
+    def detach(self, sandbox: PodSandbox) -> None:
+        """Close a delivered warm run's attach stream; the pod runs on (its log keeps the
+        frames)."""
         if sandbox.attached is not None:
             with contextlib.suppress(Exception):
                 sandbox.attached.close()
             sandbox.attached = None
+
+    def _forget(self, sandbox: PodSandbox) -> None:
+        if self._watcher is not None:
+            self._watcher.forget(sandbox.name)
+        self._in_flight.discard(sandbox.name)
+
+    async def destroy(self, sandbox: PodSandbox) -> None:
+        self.detach(sandbox)
         if self._watcher is not None:
             self._watcher.forget(sandbox.name)
         try:

@@ -216,6 +216,7 @@ def result_from_status(status: dict[str, Any]) -> RunResult:
         **_stage_from_status(status).model_dump(),
         compile=_stage_from_status(compiled) if compiled else None,
         runtime=str(status.get("runtime") or ""),
+        warm=bool(status.get("warm", False)),
         tests=None if tests is None else [_case_from_status(entry) for entry in tests],
         passed=status.get("passed"),
         total=status.get("total"),

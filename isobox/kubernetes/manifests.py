@@ -124,11 +124,15 @@ def pool_pod(
     runtime_class: str = "",
     per_run_uid: bool = False,
     dns_probe: str = DNS_PROBE,
+    anchor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A warm sandbox Pod shaped like `shape`: the same security shape, no bundle, its stdin
     open for the one bundle a run sends through the attach subresource. Its launcher checks
     isolation first, says `w ready`, and ends itself if no bundle comes within max_idle_s;
-    its deadline allows for that idle time."""
+    its deadline allows for that idle time. `anchor` (`owner_reference` of the namespace's
+    deny-all NetworkPolicy) is its owner: the garbage collector deletes an idle pool with the
+    policy that isolates it (on `helm uninstall`, whether or not an isobox process is left to
+    clean up; an owner in another namespace, such as the API's own Pod, is not allowed)."""
     env = {
         "ISOBOX_BUNDLE_WAIT_MS": str(int(max_idle_s * 1000)),
         "ISOBOX_ISOLATION_PROBES": (
@@ -156,7 +160,20 @@ def pool_pod(
     )
     container = pod["spec"]["containers"][0]
     container.update(stdin=True, stdinOnce=True)
+    if anchor is not None:
+        pod["metadata"]["ownerReferences"] = [anchor]
     return pod
+
+
+def owner_reference(document: dict[str, Any]) -> dict[str, Any]:
+    """An ownerReference to the object `document` describes (which must have its uid)."""
+    metadata = document["metadata"]
+    return {
+        "apiVersion": document["apiVersion"],
+        "kind": document["kind"],
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+    }
 
 
 @dataclass(frozen=True)
@@ -427,6 +444,8 @@ def coderun_crd() -> dict[str, Any]:
             "podName": {"type": "string", "maxLength": 253},
             "podUid": {"type": "string", "maxLength": 64},
             "runtime": {"type": "string", "maxLength": 64},
+            # The run got a warm pod of the operator's pool (provisioned ahead, used once).
+            "warm": {"type": "boolean"},
             # The record holds less output than the run produced (the status has a size
             # budget in JSON bytes; see isobox/kubernetes/reconcile.py).
             "recordTruncated": {"type": "boolean"},
@@ -540,6 +559,7 @@ def coderun_crd() -> dict[str, Any]:
         ("Exit", "integer", ".status.exitCode"),
         ("Duration-ms", "integer", ".status.durationMs"),
         ("CPU-ms", "integer", ".status.cpuTimeMs"),
+        ("Warm", "boolean", ".status.warm"),
         ("Age", "date", ".metadata.creationTimestamp"),
     ]
     return {

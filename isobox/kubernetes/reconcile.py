@@ -48,6 +48,13 @@ def owns(coderun: dict[str, Any], pod: dict[str, Any]) -> bool:
     return bool(uid) and any(reference.get("uid") == uid for reference in references)
 
 
+def is_current(coderun: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """Whether `pod` is the one the CodeRun's status names: a warm pod that could not take the
+    run, replaced by a cold one, is no longer its sandbox."""
+    recorded = (coderun.get("status") or {}).get("podName")
+    return not recorded or recorded == (pod.get("metadata") or {}).get("name")
+
+
 def error_status(reason: str, message: str, now: str) -> dict[str, Any]:
     return {"phase": Phase.ERROR, "reason": reason, "message": message[:4096], "finishedAt": now}
 
@@ -82,6 +89,8 @@ def next_status(
         # Not (or no longer) any CodeRun's: a pod this operator made outlives its CodeRun only
         # if the garbage collector has not got to it yet; it is never recorded anywhere.
         return Decision(delete_pod=coderun is None and not gone)
+    if not is_current(coderun, pod):
+        return Decision(delete_pod=not gone)
     if phase in FINAL_PHASES:
         return Decision(delete_pod=not gone)
     outcome = pod_outcome(event_type, pod)

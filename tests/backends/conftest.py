@@ -17,7 +17,7 @@ import pytest
 from isobox.settings import Settings
 from tests.helpers import leaks
 from tests.helpers.app import api_client
-from tests.helpers.backends import BACKENDS, SANDBOX_NAMESPACE, backend_settings
+from tests.helpers.backends import BACKENDS, POOL_NAMESPACE, SANDBOX_NAMESPACE, backend_settings
 from tests.helpers.wait import wait_until
 
 
@@ -31,12 +31,32 @@ def sandbox_namespace():
 
 @pytest.fixture(scope="session")
 def operator(sandbox_namespace, tmp_path_factory):
+    """The operator of SANDBOX_NAMESPACE, without a warm pool: every CodeRun gets a new pod."""
     from tests import kube
 
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     with kube.operator_process(
         sandbox_namespace, log, ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never"
     ) as process:
+        process.log_path = log
+        yield process
+
+
+@pytest.fixture(scope="session")
+def pool_operator(tmp_path_factory):
+    """The operator of POOL_NAMESPACE, with the default warm pool (python=2,node=1)."""
+    from tests import kube
+
+    log = tmp_path_factory.mktemp("pool-operator") / "operator.log"
+    with (
+        kube.coderun_namespace(kube.api_client(), POOL_NAMESPACE) as namespace,
+        kube.operator_process(
+            namespace,
+            log,
+            ISOBOX_KUBERNETES_IMAGE_PULL_POLICY="Never",
+            ISOBOX_POOL_SIZE=Settings().pool_size,
+        ) as process,
+    ):
         process.log_path = log
         yield process
 

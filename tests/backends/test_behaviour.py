@@ -13,7 +13,13 @@ from contextlib import asynccontextmanager, contextmanager
 import pytest
 
 from tests.helpers.app import api_client
-from tests.helpers.backends import POOL_MODES, RUNTIMES, backend_of, backend_settings
+from tests.helpers.backends import (
+    POOL_MODES,
+    RUNTIMES,
+    backend_of,
+    backend_settings,
+    operator_pool_settings,
+)
 from tests.helpers.host import host_ipv4_addresses
 
 
@@ -34,8 +40,12 @@ async def behaviour_client(request, name: str, pool: bool = True, **settings):
     if backend in {"kubernetes", "coderun"}:
         request.getfixturevalue("sandbox_namespace")
     if backend == "coderun":
-        request.getfixturevalue("operator")
-    base = backend_settings(name, pool=pool)
+        request.getfixturevalue("pool_operator" if pool else "operator")
+    base = (
+        operator_pool_settings()
+        if (backend, pool) == ("coderun", True)
+        else backend_settings(name, pool=pool)
+    )
     configured = type(base).model_validate({**base.model_dump(), **settings}) if settings else base
     async with api_client(configured) as client:
         client.backend_name = backend

@@ -15,8 +15,10 @@ import time
 
 import pytest
 
+from tests.helpers import leaks
 from tests.helpers.app import api_client
 from tests.helpers.backends import SANDBOX_NAMESPACE, backend_settings
+from tests.helpers.pool import LEAVE_TRACES, LOOK_FOR_TRACES
 from tests.helpers.server import isobox_server
 from tests.helpers.wait import async_wait_until, wait_until
 
@@ -62,21 +64,6 @@ async def pooled(request):
         yield client
 
 
-LEAVE_TRACES = (
-    "import subprocess, pathlib\n"
-    "pathlib.Path('/tmp/marker').write_text('a')\n"
-    "pathlib.Path('marker').write_text('a')\n"
-    "subprocess.Popen(['sleep', '300'])\n"
-    "print('left')\n"
-)
-LOOK_FOR_TRACES = (
-    "import os, pathlib\n"
-    "procs = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
-    "comms = [pathlib.Path(f'/proc/{p}/comm').read_text().strip() for p in procs]\n"
-    "print(os.path.exists('/tmp/marker'), os.path.exists('marker'), 'sleep' in comms)\n"
-)
-
-
 async def test_a_warm_run_sees_nothing_of_the_run_before(pooled):
     first = await execute(pooled, LEAVE_TRACES)
     assert (first["stdout"], first["warm"]) == ("left\n", True), first
@@ -97,6 +84,40 @@ async def test_concurrent_warm_runs_never_share_a_sandbox(pooled):
     results = await asyncio.gather(*(execute(pooled, code, args=[name]) for name in ("one", "two")))
     assert all(result["warm"] for result in results), results
     assert [result["stdout"] for result in results] == ["['one']\n", "['two']\n"]
+
+
+async def warm_claims(client) -> float:
+    text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("isobox_pool_claims_total{") and 'warm="true"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_cancelling_a_warm_run_removes_its_sandbox(pooled):
+    """The claimed sandbox of a cancelled async run is destroyed, not returned. The run's
+    process is found by a marker in its argv (a warm python run's code is a file, so its
+    text is on no command line); runc sandboxes, the cluster's too, show on this host."""
+    await until_ready(pooled, 1)
+    claims = await warm_claims(pooled)
+    marker = f"warm-cancel-{os.getpid()}-{time.monotonic_ns()}"
+    body = {"language": "python", "code": "import time\ntime.sleep(25)", "args": [marker]}
+    submitted = await pooled.post("/runs", json={**body, "timeout": 30})
+    assert submitted.status_code == 202, submitted.text
+    run_id = submitted.json()["run_id"]
+    await asyncio.to_thread(
+        wait_until, lambda: leaks.program_processes(marker), 60, "the warm run to start"
+    )
+    assert await warm_claims(pooled) == claims + 1
+    cancelled = await pooled.delete(f"/runs/{run_id}")
+    assert cancelled.json()["status"] == "cancelled", cancelled.text
+    await asyncio.to_thread(
+        wait_until,
+        lambda: not leaks.program_processes(marker),
+        30,
+        "the cancelled warm run's sandbox to be removed",
+        detail=lambda: leaks.program_processes(marker),
+    )
 
 
 async def test_a_run_that_does_not_fit_the_pool_goes_cold(pooled):

@@ -84,13 +84,22 @@ def test_operator_rights_are_namespaced_except_what_kopf_reads() -> None:
     assert _rules(role) == {
         ("isobox.dev", "coderuns"): {"get", "list", "watch", "patch", "update", "delete"},
         ("isobox.dev", "coderuns/status"): {"get", "list", "watch", "patch", "update", "delete"},
-        ("", "pods"): {"create", "get", "list", "watch", "delete"},
+        # A warm pod of its pool is handed over to a CodeRun (labels, ownerReference) and
+        # gets the program on stdin through the attach subresource.
+        ("", "pods"): {"create", "get", "list", "watch", "delete", "patch"},
         ("", "pods/log"): {"get"},
+        ("", "pods/attach"): {"create", "get"},
         ("", "events"): {"create"},
-        # Listed before each pod: do the namespace's policies isolate sandbox pods?
-        ("networking.k8s.io", "networkpolicies"): {"list"},
+        # Listed before each pod: do the namespace's policies isolate sandbox pods? The
+        # deny-all one, read, owns the warm pods.
+        ("networking.k8s.io", "networkpolicies"): {"get", "list"},
     }
     _bound_to(rendered, role, "demo-isobox-operator")
+    # In its own namespace only: is the operator that made a warm pod still there?
+    peers = rendered.get("Role", "-operator-peers")
+    assert peers["metadata"]["namespace"] != SANDBOX
+    assert _rules(peers) == {("", "pods"): {"get"}}
+    _bound_to(rendered, peers, "demo-isobox-operator")
     cluster_role = rendered.get("ClusterRole", "-operator")
     assert _rules(cluster_role) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},

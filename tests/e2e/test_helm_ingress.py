@@ -257,6 +257,37 @@ def test_the_operator_answers_its_liveness_probe(ingress):
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
+def test_a_python_run_gets_a_warm_pod_of_the_operators_pool(ingress):
+    kube.wait_until(lambda: kube.warm_pods(SANDBOX), 120, "a warm python pod of the operator")
+    result = execute(ingress, language="python", code="print('warm')")
+    assert (result["stdout"], result["warm"]) == ("warm\n", True), result
+    coderun = json.loads(
+        kube.kubectl("get", "coderun", f"run-{result['run_id']}", "-n", SANDBOX, "-o", "json")
+    )
+    assert coderun["status"]["warm"] is True
+    assert coderun["status"]["podName"].startswith("isobox-pool-")
+
+
+def test_a_deleted_operator_pods_pool_goes_with_it(ingress):
+    """The operator Pod is deleted (as by a node drain or a crash): within a minute its warm
+    pods are gone, deleted by it on the way out or by its replacement's first sweep (they
+    name it as their owner), and the replacement's own pool is ready."""
+    kube.wait_until(lambda: kube.warm_pods(SANDBOX), 120, "a warm python pod of the operator")
+    before = set(kube.warm_pods(SANDBOX, ready=False)) | set(
+        kube.warm_pods(SANDBOX, "node", ready=False)
+    )
+    selector = "app.kubernetes.io/component=operator"
+    kube.kubectl("delete", "pod", "-n", NAMESPACE, "-l", selector, "--grace-period=0", "--force")
+    kube.wait_until(
+        lambda: not before & set(kube.warm_pods(SANDBOX, ready=False)),
+        60,
+        "the deleted operator's warm pods to go",
+    )
+    kube.wait_until(lambda: kube.warm_pods(SANDBOX), 120, "the new operator's warm pods")
+    result = execute(ingress, language="python", code="print('again')")
+    assert (result["stdout"], result["warm"]) == ("again\n", True), result
+
+
 def test_helm_test_runs_a_hello_world(ingress):
     tested = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "3m")
     assert tested.returncode == 0, tested.stdout + tested.stderr
@@ -266,7 +297,12 @@ def test_uninstall_leaves_only_the_audit_trail(ingress):
     removed = helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait")
     assert removed.returncode == 0, removed.stderr
     kube.wait_until(lambda: _release_objects() == [], 120, "the release's objects to go")
-    assert kube.kubectl("get", "pods", "-n", SANDBOX, "-o", "name").strip() == ""
+    # The idle warm pods go with the deny-all policy that owns them (garbage collection).
+    kube.wait_until(
+        lambda: kube.kubectl("get", "pods", "-n", SANDBOX, "-o", "name").strip() == "",
+        60,
+        "the sandbox pods to go",
+    )
     release_label = f"app.kubernetes.io/instance={RELEASE}"
     assert (
         kube.kubectl("get", "clusterroles,clusterrolebindings", "-l", release_label, "-o", "name")

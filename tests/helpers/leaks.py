@@ -11,6 +11,7 @@ concurrent test session on the same host can still show up: run one at a time).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -166,7 +167,10 @@ def cluster_configured() -> bool:
 
 
 def sandbox_pods(since: float | None = None) -> list[str]:
-    """Pods labelled `isobox.dev/run-id` in any namespace, created at or after `since`."""
+    """Pods labelled `isobox.dev/run-id` in any namespace, created at or after `since`.
+
+    A creation timestamp has whole seconds, so a pod made in the same second as `since` counts
+    (comparing the exact float missed a pod created 0.3 s after it)."""
     from kubernetes import client
 
     from tests import kube
@@ -177,7 +181,7 @@ def sandbox_pods(since: float | None = None) -> list[str]:
     return [
         f"pod {pod.metadata.namespace}/{pod.metadata.name} ({pod.status.phase})"
         for pod in pods.items
-        if since is None or pod.metadata.creation_timestamp.timestamp() >= since
+        if since is None or pod.metadata.creation_timestamp.timestamp() >= math.floor(since)
     ]
 
 

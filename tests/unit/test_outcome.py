@@ -58,7 +58,13 @@ CASES = [
         0,
     ),
     (RunResult(compile=FAILED_COMPILE), Ending.ERROR, Phase.FAILED, RunStatus.FAILED, 2),
-    (RunResult(exit_code=0, compile=OK_COMPILE), Ending.OK, Phase.SUCCEEDED, RunStatus.SUCCEEDED, 0),
+    (
+        RunResult(exit_code=0, compile=OK_COMPILE),
+        Ending.OK,
+        Phase.SUCCEEDED,
+        RunStatus.SUCCEEDED,
+        0,
+    ),
     (
         RunResult(compile=StageResult(timed_out=True, signal="SIGKILL")),
         Ending.ERROR,

@@ -7,8 +7,10 @@ import pytest
 
 from isobox.kubernetes import manifests
 from isobox.languages import LanguageRegistry
+from isobox.launcher import BUNDLE_ENV_PREFIX
 from isobox.models import ExecutionRequest
 from isobox.policy import build_run_spec
+from isobox.sandbox import POOL_LABEL, POOL_OWNER_LABEL
 from isobox.settings import Settings
 
 
@@ -121,3 +123,60 @@ def test_the_program_waits_for_the_network_policy_to_be_enforced(run_spec, conta
     unchecked = manifests.sandbox_pod(run_spec, "s", isolation_wait_s=0)["spec"]["containers"][0]
     parts = [e["value"] for e in unchecked["env"] if e["name"].startswith("ISOBOX_BUNDLE_")]
     assert json.loads(base64.b64decode("".join(parts)))["isolation_probes"] == []
+
+
+POLICY = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": manifests.NETWORK_POLICY_NAME, "uid": "uid-of-the-policy"},
+}
+
+
+def run_names(container: dict) -> set[str]:
+    return {variable["name"] for variable in container["env"]}
+
+
+@pytest.fixture
+def pool_pod(run_spec):
+    return manifests.pool_pod(
+        run_spec,
+        "sandbox",
+        "abc123",
+        manifests.PoolOwner("pod/isobox/isobox-api-0"),
+        max_idle_s=300,
+        image_pull_policy="Never",
+        anchor=manifests.owner_reference(POLICY),
+    )
+
+
+def test_a_pool_pod_has_the_security_shape_of_a_run_pod_and_no_bundle(pod, pool_pod):
+    warm, cold = pool_pod["spec"], pod["spec"]
+    for field in ("securityContext", "automountServiceAccountToken", "enableServiceLinks"):
+        assert warm[field] == cold[field], field
+    for field in ("hostNetwork", "hostPID", "hostIPC", "dnsPolicy", "dnsConfig", "volumes"):
+        assert warm.get(field) == cold.get(field), field
+    container, run_container = warm["containers"][0], cold["containers"][0]
+    assert container["securityContext"] == run_container["securityContext"]
+    assert container["resources"] == run_container["resources"]
+    assert (container["stdin"], container["stdinOnce"]) == (True, True)
+    names = {variable["name"] for variable in container["env"]}
+    # The bundle comes on stdin, with a run; before that the pod holds nothing of any user.
+    assert not {name for name in names if name[len(BUNDLE_ENV_PREFIX) :].isdigit()}
+    assert any(name.startswith(BUNDLE_ENV_PREFIX) for name in run_names(run_container))
+    assert "ISOBOX_BUNDLE_WAIT_MS" in names
+
+
+def test_a_pool_pod_waits_out_its_idle_time_and_is_owned_by_the_deny_all_policy(pod, pool_pod):
+    assert pool_pod["spec"]["activeDeadlineSeconds"] == 300 + pod["spec"]["activeDeadlineSeconds"]
+    labels = pool_pod["metadata"]["labels"]
+    assert labels[POOL_LABEL] == "python"
+    assert labels[POOL_OWNER_LABEL] == manifests.PoolOwner("pod/isobox/isobox-api-0").label
+    # The garbage collector deletes an idle pool with the policy that isolates it.
+    assert pool_pod["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "name": manifests.NETWORK_POLICY_NAME,
+            "uid": "uid-of-the-policy",
+        }
+    ]

@@ -142,3 +142,20 @@ def test_the_record_names_the_runtime_the_operator_runs_pods_under():
         coderun(Phase.RUNNING), "MODIFIED", finished, log(REPORT), NOW, runtime="runsc"
     )
     assert decision.status["runtime"] == "runsc"
+
+
+def test_a_warm_pod_replaced_by_a_cold_one_is_deleted_and_never_recorded():
+    # The warm pod could not take the run: the status names the cold pod now.
+    replaced = coderun(Phase.PENDING)
+    replaced["status"]["podName"] = "isobox-run-a-cold"
+    for phase in ("Running", "Succeeded"):
+        decision = next_status(replaced, "MODIFIED", pod(phase), None, NOW)
+        assert (decision.status, decision.delete_pod, decision.read_log) == (None, True, False)
+
+
+def test_the_pod_the_status_names_is_the_coderuns():
+    current = coderun(Phase.PENDING)
+    current["status"]["podName"] = "isobox-run-a"
+    decision = next_status(current, "MODIFIED", pod("Running"), None, NOW)
+    assert decision.status is not None
+    assert decision.status["phase"] == Phase.RUNNING
