@@ -70,6 +70,7 @@ make -s lint
 
 step "tests"
 status=0
-python -m pytest -p no:cacheprovider -ra "$@" tests || status=$?
+# The slowest tests are printed: the suite has to stay inside the CI budget.
+python -m pytest -p no:cacheprovider -ra --durations=20 "$@" tests || status=$?
 step "done (own cluster: $own_cluster, pytest exit $status)"
 exit "$status"
