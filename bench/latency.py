@@ -235,11 +235,13 @@ def prepare_namespace(namespace: str) -> None:
 
 
 @contextmanager
-def operator(namespace: str) -> Iterator[None]:
+def operator(namespace: str, pool: str = "") -> Iterator[None]:
+    """`isobox operator` on `namespace`, with the warm pool `pool` (ISOBOX_POOL_SIZE) or none."""
     env = {
         **os.environ,
         "ISOBOX_KUBERNETES_NAMESPACE": namespace,
         "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
+        "ISOBOX_POOL_SIZE": pool,
         "LOG_LEVEL": "warning",
     }
     process = subprocess.Popen(

@@ -17,16 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
-from latency import HELLO, PYTHON_IMAGE, bare_bwrap, isobox_server, p95, prepare_namespace, timed
+from latency import (
+    HELLO,
+    PYTHON_IMAGE,
+    bare_bwrap,
+    isobox_server,
+    operator,
+    p95,
+    prepare_namespace,
+    timed,
+)
 
 PAUSE_S = {"local": 0.3, "docker": 1.0, "kubernetes": 4.0, "coderun": 4.0}
 
@@ -143,29 +150,6 @@ def summary(name: str, samples: list[float], base: float) -> str:
         return f"{name} none"
     median = statistics.median(samples)
     return f"{name} median {median:7.1f} p95 {p95(samples):7.1f} ratio {median / base:4.2f} (n={len(samples)})"
-
-
-@contextmanager
-def operator(namespace: str, pool: str) -> Iterator[None]:
-    """`isobox operator` on `namespace`, with the warm pool `pool` (ISOBOX_POOL_SIZE) or none."""
-    env = {
-        **os.environ,
-        "ISOBOX_KUBERNETES_NAMESPACE": namespace,
-        "ISOBOX_KUBERNETES_IMAGE_PULL_POLICY": "Never",
-        "ISOBOX_POOL_SIZE": pool,
-        "LOG_LEVEL": "warning",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "isobox", "operator"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @contextmanager

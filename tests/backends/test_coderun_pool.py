@@ -22,7 +22,7 @@ from isobox.kubernetes import manifests
 from tests import kube
 from tests.helpers.app import api_client
 from tests.helpers.backends import POOL_NAMESPACE, operator_pool_settings
-from tests.helpers.pool import LEAVE_TRACES, LOOK_FOR_TRACES
+from tests.helpers.pool import LEAVE_TRACES, LOOK_FOR_TRACES, MARK_AND_LIST_TMP
 from tests.helpers.processes import stop_process
 from tests.helpers.wait import wait_until
 
@@ -99,13 +99,9 @@ async def test_a_warm_coderun_sees_nothing_of_the_run_before(runs):
 
 async def test_concurrent_warm_coderuns_never_share_a_pod(runs):
     await asyncio.to_thread(until_ready, 2)
-    code = (
-        "import os, sys, time, pathlib\n"
-        "pathlib.Path('/tmp', sys.argv[1]).write_text('x')\n"
-        "time.sleep(1.5)\n"
-        "print(sorted(os.listdir('/tmp')))\n"
+    results = await asyncio.gather(
+        *(execute(runs, MARK_AND_LIST_TMP, args=[name]) for name in ("one", "two"))
     )
-    results = await asyncio.gather(*(execute(runs, code, args=[name]) for name in ("one", "two")))
     assert all(result["warm"] for result in results), results
     assert [result["stdout"] for result in results] == ["['one']\n", "['two']\n"]
 

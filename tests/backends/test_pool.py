@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import leaks
 from tests.helpers.app import api_client
 from tests.helpers.backends import SANDBOX_NAMESPACE, backend_settings
-from tests.helpers.pool import LEAVE_TRACES, LOOK_FOR_TRACES
+from tests.helpers.pool import LEAVE_TRACES, LOOK_FOR_TRACES, MARK_AND_LIST_TMP
 from tests.helpers.server import isobox_server
 from tests.helpers.wait import async_wait_until, wait_until
 
@@ -75,13 +75,9 @@ async def test_a_warm_run_sees_nothing_of_the_run_before(pooled):
 
 async def test_concurrent_warm_runs_never_share_a_sandbox(pooled):
     await until_ready(pooled, 2)
-    code = (
-        "import os, sys, time, pathlib\n"
-        "pathlib.Path('/tmp', sys.argv[1]).write_text('x')\n"
-        "time.sleep(1.5)\n"
-        "print(sorted(os.listdir('/tmp')))\n"
+    results = await asyncio.gather(
+        *(execute(pooled, MARK_AND_LIST_TMP, args=[name]) for name in ("one", "two"))
     )
-    results = await asyncio.gather(*(execute(pooled, code, args=[name]) for name in ("one", "two")))
     assert all(result["warm"] for result in results), results
     assert [result["stdout"] for result in results] == ["['one']\n", "['two']\n"]
 
