@@ -197,11 +197,6 @@ class Reconciler:
         if sandbox is None:
             return False
         name, namespace = body.metadata.name, body.metadata.namespace or ""
-        pending = {"phase": Phase.PENDING, "runId": run_spec.run_id, "warm": True}
-        # The status names the pod first: its events, once it is the CodeRun's, find it theirs.
-        await asyncio.to_thread(
-            self.patch_status, namespace, name, {**pending, "podName": sandbox.name}
-        )
         try:
             owner: dict[str, Any] = {"metadata": {}}
             kopf.append_owner_reference(owner, owner=body)
@@ -209,7 +204,16 @@ class Reconciler:
             pod_uid = await warm.backend.hand_over(
                 sandbox, labels, owner["metadata"]["ownerReferences"][0]
             )
-            await asyncio.to_thread(self.patch_status, namespace, name, {"podUid": pod_uid})
+            # One status write: until it names the pod, the pod's events change nothing (no
+            # phase yet); a run restarted before it names another pod, and this one is deleted.
+            status = {
+                "phase": Phase.PENDING,
+                "runId": run_spec.run_id,
+                "warm": True,
+                "podName": sandbox.name,
+                "podUid": pod_uid,
+            }
+            await asyncio.to_thread(self.patch_status, namespace, name, status)
             await warm.backend.deliver(sandbox, run_spec)
         except Exception as error:  # noqa: BLE001 - a warm pod that failed means "go cold"
             logger.warning("warm pod %s refused run %s (%s); going cold", sandbox.name, name, error)
